@@ -1,6 +1,7 @@
 #include "common/logging.h"
 
 #include <chrono>
+#include <ctime>
 
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
@@ -9,6 +10,19 @@
 
 namespace cloak {
 namespace {
+
+// The current UTC time as RFC 3339 with microseconds, e.g. 2026-01-02T03:04:05.123456Z.
+std::string Rfc3339Now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                     micros % 1000000);
+}
 
 bool NeedsQuoting(std::string_view value) {
   if (value.empty()) return true;
@@ -37,10 +51,7 @@ std::string TextLine(std::string_view message, const LogFields& fields) {
 std::string JsonLine(spdlog::level::level_enum level, std::string_view message,
                      const LogFields& fields) {
   nlohmann::ordered_json event;
-  const auto now = std::chrono::system_clock::now();
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  event["ts"] = static_cast<double>(micros) / 1e6;
+  event["ts"] = Rfc3339Now();
   const auto level_name = spdlog::level::to_string_view(level);
   event["level"] = std::string(level_name.data(), level_name.size());
   event["msg"] = message;

@@ -50,6 +50,8 @@ class Logger {
     Log(spdlog::level::err, message, fields);
   }
 
+  // True when events at `level` are written.
+  bool Enabled(spdlog::level::level_enum level) const { return sink_logger_->should_log(level); }
   LogFormat format() const { return format_; }
 
  private:

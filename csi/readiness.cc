@@ -1,5 +1,8 @@
 #include "csi/readiness.h"
 
+#include <fcntl.h>
+#include <linux/dm-ioctl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,16 +18,36 @@ class DeviceMapper final : public ReadinessCheck {
  public:
   explicit DeviceMapper(std::string control_path) : control_path_(std::move(control_path)) {}
 
+  // The node exists on some hosts whose kernel lacks device-mapper, so the check asks
+  // the kernel itself: DM_VERSION succeeds only when the driver is loaded.
   absl::Status Check() const override {
     struct stat st {};
     if (stat(control_path_.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) {
-      return absl::FailedPreconditionError(fmt::format(
-          "device-mapper is not available ({} is missing): load the dm_mod, dm_crypt and "
-          "dm_integrity kernel modules on this node",
-          control_path_));
+      return Unavailable("is missing");
+    }
+    const int fd = open(control_path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Unavailable(fmt::format("cannot be opened: {}", std::strerror(errno)));
+    dm_ioctl request{};
+    request.version[0] = DM_VERSION_MAJOR;
+    request.data_size = sizeof(request);
+    const int result = ioctl(fd, DM_VERSION, &request);
+    const int error_number = errno;
+    close(fd);
+    if (result != 0) {
+      return Unavailable(fmt::format("does not answer DM_VERSION: {}", std::strerror(error_number)));
     }
     return absl::OkStatus();
   }
+
+ private:
+  absl::Status Unavailable(std::string_view why) const {
+    return absl::FailedPreconditionError(fmt::format(
+        "device-mapper is not available ({} {}): load the dm_mod, dm_crypt and dm_integrity "
+        "kernel modules on this node",
+        control_path_, why));
+  }
+
+ public:
 
  private:
   std::string control_path_;

@@ -19,7 +19,7 @@ class ReadinessCheck {
 };
 
 // The kernel's device-mapper control node (/dev/mapper/control by default) exists and
-// is a character device: dm-crypt and dm-integrity can be set up.
+// answers the DM_VERSION ioctl: dm-crypt and dm-integrity can be set up.
 std::unique_ptr<ReadinessCheck> DeviceMapperCheck(std::string control_path = "/dev/mapper/control");
 
 // `directory` exists and this process can create files in it.

@@ -1,0 +1,1 @@
+"""Cloak's VM test tier: a real kernel with dm-crypt and dm-integrity under QEMU."""

@@ -41,8 +41,8 @@ std::string TextLine(std::string_view message, const LogFields& fields) {
     line += key;
     line += "=";
     // JSON string escaping doubles as a safe quoting for text logs.
-    line += NeedsQuoting(value) ? nlohmann::json(value).dump(-1, ' ', false,
-                                                            nlohmann::json::error_handler_t::replace)
+    line += NeedsQuoting(value) ? nlohmann::json(value).dump(
+                                      -1, ' ', false, nlohmann::json::error_handler_t::replace)
                                 : value;
   }
   return line;
@@ -89,8 +89,8 @@ Logger::Logger(std::shared_ptr<spdlog::logger> sink_logger, LogFormat format)
 }
 
 std::shared_ptr<Logger> Logger::ToStderr(LogFormat format, spdlog::level::level_enum level) {
-  auto sink_logger = std::make_shared<spdlog::logger>(
-      "cloak", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto sink_logger =
+      std::make_shared<spdlog::logger>("cloak", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   sink_logger->set_level(level);
   sink_logger->flush_on(spdlog::level::trace);
   auto logger = std::make_shared<Logger>(sink_logger, format);

@@ -35,8 +35,7 @@ class Logger {
 
   // Writes one event. Thread-safe. Values are written verbatim (escaped for the
   // format): callers must never pass secrets; request logging strips them first.
-  void Log(spdlog::level::level_enum level, std::string_view message,
-           const LogFields& fields = {});
+  void Log(spdlog::level::level_enum level, std::string_view message, const LogFields& fields = {});
   void Debug(std::string_view message, const LogFields& fields = {}) {
     Log(spdlog::level::debug, message, fields);
   }

@@ -54,8 +54,7 @@ SecretBytes::SecretBytes(std::size_t size, SecretAllocator& allocator) : allocat
   size_ = size;
 }
 
-SecretBytes SecretBytes::CopyFrom(std::span<const std::uint8_t> bytes,
-                                  SecretAllocator& allocator) {
+SecretBytes SecretBytes::CopyFrom(std::span<const std::uint8_t> bytes, SecretAllocator& allocator) {
   SecretBytes secret(bytes.size(), allocator);
   if (!bytes.empty()) std::memcpy(secret.data_, bytes.data(), bytes.size());
   return secret;

@@ -55,7 +55,9 @@ absl::Status ErrnoToStatus(int error_number, std::string_view context) {
 
 absl::Status Annotate(const absl::Status& status, std::string_view context) {
   if (status.ok()) return status;
-  return absl::Status(status.code(), fmt::format("{}: {}", context, std::string_view(status.message().data(), status.message().size())));
+  return absl::Status(status.code(), fmt::format("{}: {}", context,
+                                                 std::string_view(status.message().data(),
+                                                                  status.message().size())));
 }
 
 }  // namespace cloak

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   }
   const auto socket_path = cloak::csi::ParseUnixEndpoint(endpoint);
   if (!socket_path.ok()) {
-    std::fprintf(stderr, "cloak-csi-client: %s\n", std::string(socket_path.status().message()).c_str());
+    std::fprintf(stderr, "cloak-csi-client: %s\n",
+                 std::string(socket_path.status().message()).c_str());
     return kUsageError;
   }
 

@@ -98,8 +98,7 @@ int main(int argc, char** argv) {
   context.vendor_version = cloak::kVersion;
   context.logger = logger;
   context.faults = *std::move(faults);
-  context.readiness_checks.push_back(
-      cloak::csi::WritableDirectoryCheck(flags.state_dir, "state"));
+  context.readiness_checks.push_back(cloak::csi::WritableDirectoryCheck(flags.state_dir, "state"));
   if (cloak::csi::ServesNode(*mode)) {
     context.readiness_checks.push_back(cloak::csi::DeviceMapperCheck());
   }
@@ -109,8 +108,8 @@ int main(int argc, char** argv) {
   cloak::csi::IdentityService identity(context);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<cloak::csi::LoggingInterceptorFactory>(logger));
-  auto server = cloak::csi::GrpcServer::StartOnUnixSocket(*socket_path, {&identity},
-                                                          std::move(interceptors));
+  auto server =
+      cloak::csi::GrpcServer::StartOnUnixSocket(*socket_path, {&identity}, std::move(interceptors));
   if (!server.ok()) return UsageError(std::string(server.status().message()));
 
   logger->Info("serving", {{"endpoint", flags.endpoint},

@@ -34,7 +34,8 @@ class DeviceMapper final : public ReadinessCheck {
     const int error_number = errno;
     close(fd);
     if (result != 0) {
-      return Unavailable(fmt::format("does not answer DM_VERSION: {}", std::strerror(error_number)));
+      return Unavailable(
+          fmt::format("does not answer DM_VERSION: {}", std::strerror(error_number)));
     }
     return absl::OkStatus();
   }
@@ -48,7 +49,6 @@ class DeviceMapper final : public ReadinessCheck {
   }
 
  public:
-
  private:
   std::string control_path_;
 };

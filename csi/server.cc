@@ -47,9 +47,9 @@ absl::StatusOr<std::string> ParseUnixEndpoint(std::string_view endpoint) {
         "endpoint \"{}\" needs an absolute socket path, e.g. unix:///csi/csi.sock", endpoint));
   }
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "endpoint socket path is {} bytes long; Unix sockets allow at most {}", path.size(),
-        sizeof(sockaddr_un{}.sun_path) - 1));
+    return absl::InvalidArgumentError(
+        fmt::format("endpoint socket path is {} bytes long; Unix sockets allow at most {}",
+                    path.size(), sizeof(sockaddr_un{}.sun_path) - 1));
   }
   return std::string(path);
 }
@@ -66,12 +66,12 @@ absl::Status PrepareSocketPath(const std::string& path) {
     return ErrnoToStatus(errno, fmt::format("cannot inspect socket path {}", path));
   }
   if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{} exists and is not a socket; remove it or choose another endpoint", path));
+    return absl::FailedPreconditionError(
+        fmt::format("{} exists and is not a socket; remove it or choose another endpoint", path));
   }
   if (SomeoneListens(path)) {
-    return absl::FailedPreconditionError(fmt::format(
-        "another process is serving on {}; stop it or choose another endpoint", path));
+    return absl::FailedPreconditionError(
+        fmt::format("another process is serving on {}; stop it or choose another endpoint", path));
   }
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoToStatus(errno, fmt::format("cannot remove stale socket {}", path));
@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartOnUnixSocket(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   umask(previous_umask);
   if (server == nullptr) {
-    return absl::UnavailableError(fmt::format(
-        "cannot listen on unix:{}: check that the directory is writable", socket_path));
+    return absl::UnavailableError(
+        fmt::format("cannot listen on unix:{}: check that the directory is writable", socket_path));
   }
   if (chmod(socket_path.c_str(), kSocketMode) != 0) {
     const absl::Status status =

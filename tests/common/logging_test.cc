@@ -10,8 +10,8 @@ namespace cloak {
 namespace {
 
 std::shared_ptr<Logger> CapturingLogger(std::ostringstream& out, LogFormat format) {
-  auto sink_logger =
-      std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  auto sink_logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
   sink_logger->set_level(spdlog::level::debug);
   return std::make_shared<Logger>(sink_logger, format);
 }

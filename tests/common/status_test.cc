@@ -45,10 +45,10 @@ TEST(ErrnoToStatusTest, MapsCommonErrnoValues) {
     absl::StatusCode code;
   };
   const Case cases[] = {
-      {ENOENT, absl::StatusCode::kNotFound},          {EEXIST, absl::StatusCode::kAlreadyExists},
-      {EACCES, absl::StatusCode::kPermissionDenied},  {EINVAL, absl::StatusCode::kInvalidArgument},
-      {EBUSY, absl::StatusCode::kUnavailable},        {ENOSPC, absl::StatusCode::kResourceExhausted},
-      {ENOTSUP, absl::StatusCode::kUnimplemented},    {EIO, absl::StatusCode::kInternal},
+      {ENOENT, absl::StatusCode::kNotFound},         {EEXIST, absl::StatusCode::kAlreadyExists},
+      {EACCES, absl::StatusCode::kPermissionDenied}, {EINVAL, absl::StatusCode::kInvalidArgument},
+      {EBUSY, absl::StatusCode::kUnavailable},       {ENOSPC, absl::StatusCode::kResourceExhausted},
+      {ENOTSUP, absl::StatusCode::kUnimplemented},   {EIO, absl::StatusCode::kInternal},
   };
   for (const Case& c : cases) {
     const absl::Status status = ErrnoToStatus(c.error_number, "open /dev/vdb");

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -158,8 +158,9 @@ TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
   ASSERT_TRUE(Identity()->GetPluginInfo(&context, {}, &info).ok());
   EXPECT_EQ(info.name(), "cloak.csi.dev");
   EXPECT_FALSE(info.vendor_version().empty());
-  EXPECT_EQ(Capabilities(),
-            std::vector<Type>{::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS});
+  EXPECT_EQ(
+      Capabilities(),
+      std::vector<Type>{::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS});
   // The node needs device-mapper: ready exactly when this kernel offers it.
   EXPECT_EQ(ProbeReady(), DeviceMapperCheck()->Check().ok());
   process->Signal(SIGTERM);
@@ -168,9 +169,10 @@ TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
 
 TEST_F(CloakCsiProcessTest, ControllerModeAnswersIdentity) {
   auto process = Launch("controller", dir_.path());
-  EXPECT_EQ(Capabilities(),
-            (std::vector<Type>{::csi::v1::PluginCapability::Service::CONTROLLER_SERVICE,
-                               ::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
+  EXPECT_EQ(
+      Capabilities(),
+      (std::vector<Type>{::csi::v1::PluginCapability::Service::CONTROLLER_SERVICE,
+                         ::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
   EXPECT_TRUE(ProbeReady());
   process->Signal(SIGINT);
   EXPECT_EQ(process->Wait(), 0);

@@ -41,7 +41,8 @@ std::vector<Row> LoadTable() {
     std::string cell;
     while (std::getline(stream, cell, '\t')) cells.push_back(cell);
     cells.resize(8);
-    rows.push_back({cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]});
+    rows.push_back(
+        {cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]});
   }
   return rows;
 }

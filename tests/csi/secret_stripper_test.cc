@@ -20,8 +20,8 @@ TEST(SecretStripperTest, SecretFieldsAreFoundThroughTheDescriptor) {
     }
   }
   EXPECT_EQ(secret_fields, 19);  // 18 csi_secret rows plus one csi_secret+alpha row.
-  EXPECT_TRUE(IsSecretField(
-      *::csi::v1::NodeStageVolumeRequest::descriptor()->FindFieldByName("secrets")));
+  EXPECT_TRUE(
+      IsSecretField(*::csi::v1::NodeStageVolumeRequest::descriptor()->FindFieldByName("secrets")));
   EXPECT_FALSE(IsSecretField(
       *::csi::v1::NodeStageVolumeRequest::descriptor()->FindFieldByName("volume_context")));
 }

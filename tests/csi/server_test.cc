@@ -69,8 +69,8 @@ std::unique_ptr<::csi::v1::Node::Stub> Client(const std::string& path) {
 TEST(ParseUnixEndpointTest, AcceptsUnixSchemesOnly) {
   EXPECT_EQ(*ParseUnixEndpoint("unix:///csi/csi.sock"), "/csi/csi.sock");
   EXPECT_EQ(*ParseUnixEndpoint("unix:/csi/csi.sock"), "/csi/csi.sock");
-  for (const char* bad : {"", "tcp://127.0.0.1:10000", "unix://", "unix:relative.sock",
-                          "/csi/csi.sock"}) {
+  for (const char* bad :
+       {"", "tcp://127.0.0.1:10000", "unix://", "unix:relative.sock", "/csi/csi.sock"}) {
     EXPECT_EQ(ParseUnixEndpoint(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_EQ(ParseUnixEndpoint("unix://" + std::string(200, 'a')).status().code(),

@@ -1,0 +1,93 @@
+#pragma once
+
+// KeyServiceImpl: the gRPC KeyService (kms/proto/kms.proto, docs/kms.md). Attested node
+// and controller plugins get challenges, session tokens and volume keys here. Handlers
+// work with absl::Status and map to gRPC codes once, at the edge (ToGrpcStatus).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/logging.h"
+#include "kms/crypto/kek_provider.h"
+#include "kms/proto/kms.grpc.pb.h"
+#include "kms/service/authorizer.h"
+#include "kms/service/evidence_verifier.h"
+#include "kms/service/nonce_table.h"
+#include "kms/service/session_tokens.h"
+#include "kms/store/clock.h"
+#include "kms/store/key_store.h"
+#include "kms/store/volume.h"
+
+namespace cloak::kms {
+
+// What the key service works with; every pointer must outlive the service. `logger` may
+// be null (nothing is logged).
+struct KeyServiceContext {
+  KeyStore* store = nullptr;
+  KekProvider* keks = nullptr;
+  EvidenceVerifier* verifier = nullptr;
+  Authorizer* authorizer = nullptr;
+  SessionTokens* tokens = nullptr;
+  NonceTable* nonces = nullptr;
+  const Clock* clock = nullptr;
+  std::shared_ptr<Logger> logger;
+};
+
+class KeyServiceImpl final : public v1::KeyService::Service {
+ public:
+  explicit KeyServiceImpl(KeyServiceContext context) : ctx_(std::move(context)) {}
+
+  grpc::Status Challenge(grpc::ServerContext*, const v1::ChallengeRequest* request,
+                         v1::ChallengeResponse* response) override;
+  grpc::Status Attest(grpc::ServerContext*, const v1::AttestRequest* request,
+                      v1::AttestResponse* response) override;
+  grpc::Status CreateVolumeKey(grpc::ServerContext*, const v1::CreateVolumeKeyRequest* request,
+                               v1::CreateVolumeKeyResponse* response) override;
+  grpc::Status GetVolumeKey(grpc::ServerContext*, const v1::GetVolumeKeyRequest* request,
+                            v1::GetVolumeKeyResponse* response) override;
+  grpc::Status ReportVolumeState(grpc::ServerContext*, const v1::ReportVolumeStateRequest* request,
+                                 v1::ReportVolumeStateResponse* response) override;
+  grpc::Status DestroyVolumeKey(grpc::ServerContext*, const v1::DestroyVolumeKeyRequest* request,
+                                v1::DestroyVolumeKeyResponse* response) override;
+  grpc::Status CloneVolumeKey(grpc::ServerContext*, const v1::CloneVolumeKeyRequest* request,
+                              v1::CloneVolumeKeyResponse* response) override;
+
+  // The same operations with absl::Status, for in-process callers and tests.
+  absl::Status DoChallenge(v1::ChallengeResponse* response);
+  absl::Status DoAttest(const v1::AttestRequest& request, v1::AttestResponse* response);
+  absl::Status DoCreateVolumeKey(const v1::CreateVolumeKeyRequest& request,
+                                 v1::CreateVolumeKeyResponse* response);
+  absl::Status DoGetVolumeKey(const v1::GetVolumeKeyRequest& request,
+                              v1::GetVolumeKeyResponse* response);
+  absl::Status DoReportVolumeState(const v1::ReportVolumeStateRequest& request,
+                                   v1::ReportVolumeStateResponse* response);
+  absl::Status DoDestroyVolumeKey(const v1::DestroyVolumeKeyRequest& request);
+  absl::Status DoCloneVolumeKey(const v1::CloneVolumeKeyRequest& request,
+                                v1::CloneVolumeKeyResponse* response);
+
+ private:
+  // The verified token, with its role allowed to do `operation` on `volume_id`.
+  // UNAUTHENTICATED / PERMISSION_DENIED (the denial is audited and logged).
+  absl::StatusOr<SessionToken> Authenticate(const std::string& token_bytes);
+  absl::Status AuthorizeAudited(const SessionToken& session, Operation operation,
+                                const std::string& volume_id);
+  // Appends a no-mutation audit event; logs a warning when the store refuses it.
+  absl::Status Audit(const SessionToken& session, Operation operation, const std::string& volume_id,
+                     const absl::Status& outcome, std::map<std::string, std::string> details = {});
+  void LogOutcome(std::string_view rpc, const std::string& identity, const std::string& volume_id,
+                  const absl::Status& status);
+
+  KeyServiceContext ctx_;
+};
+
+// The stored record rendered for a caller: the live state and key version of `volume`
+// written into its record JSON. INTERNAL when the stored record does not parse.
+absl::StatusOr<std::string> RenderVolumeRecord(const Volume& volume);
+
+// "ok" or the canonical code name, for audit outcomes.
+std::string OutcomeName(const absl::Status& status);
+
+}  // namespace cloak::kms

@@ -1,0 +1,78 @@
+#pragma once
+
+// SessionTokens: the short-lived signed token Attest issues (DESIGN §6 step 3). It binds
+// the attested identity and role to the node's ephemeral X25519 key and to the
+// attestation binding; any replica holding the same Ed25519 signing key verifies it
+// without shared state.
+//
+// Canonical encoding (integers big-endian), signed with Ed25519 (RFC 8032, OpenSSL EVP):
+//   "cloak-session-v1" (16 bytes) ‖ token id (16) ‖ ephemeral public key (32) ‖
+//   binding (64) ‖ u8 role (1 node, 2 controller) ‖ i64 expiry in Unix milliseconds ‖
+//   u16 len(identity) ‖ identity ‖ signature (64) over everything before it.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/secret_bytes.h"
+#include "kms/crypto/dhkem_x25519.h"
+#include "kms/service/authorizer.h"
+#include "kms/service/evidence_verifier.h"
+#include "kms/store/clock.h"
+
+namespace cloak::kms {
+
+inline constexpr std::size_t kSessionTokenIdSize = 16;
+inline constexpr std::size_t kSessionSigningSeedSize = 32;
+inline constexpr std::size_t kMaxSessionTokenSize = 512;
+
+struct SessionToken {
+  std::array<std::uint8_t, kSessionTokenIdSize> token_id{};
+  X25519PublicKey ephemeral_public_key{};
+  AttestationBinding binding{};
+  Role role = Role::kNode;
+  absl::Time expires_at;
+  std::string identity;
+
+  // Lower-case hex of token_id, for logs and the audit.
+  std::string IdHex() const;
+};
+
+class SessionTokens {
+ public:
+  static constexpr absl::Duration kDefaultTtl = absl::Minutes(5);
+
+  // `signing_seed` is the 32-byte Ed25519 private key shared by every replica; `clock`
+  // must outlive the object. INVALID_ARGUMENT for a seed of another size or a TTL that
+  // is not positive; INTERNAL when OpenSSL fails.
+  static absl::StatusOr<std::unique_ptr<SessionTokens>> Create(const SecretBytes& signing_seed,
+                                                               const Clock& clock,
+                                                               absl::Duration ttl = kDefaultTtl);
+  ~SessionTokens();
+
+  // Signs a token for `token` (its id and expiry are filled in and returned through
+  // *issued). Thread-safe. INVALID_ARGUMENT for an empty or overlong identity;
+  // INTERNAL when OpenSSL fails.
+  absl::StatusOr<std::vector<std::uint8_t>> Issue(SessionToken token, SessionToken* issued) const;
+
+  // Checks the signature, the encoding and the expiry. Thread-safe. UNAUTHENTICATED for
+  // anything but a well-formed, correctly signed, unexpired token.
+  absl::StatusOr<SessionToken> Verify(std::span<const std::uint8_t> token) const;
+
+  absl::Duration ttl() const { return ttl_; }
+
+ private:
+  struct Keys;
+  SessionTokens(std::unique_ptr<Keys> keys, const Clock& clock, absl::Duration ttl);
+
+  std::unique_ptr<Keys> keys_;
+  const Clock& clock_;
+  const absl::Duration ttl_;
+};
+
+}  // namespace cloak::kms

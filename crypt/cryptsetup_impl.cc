@@ -172,18 +172,42 @@ class LibCryptsetup final : public Cryptsetup {
         r < 0) {
       return h.Fail(r, "format LUKS2");
     }
-    if (int r =
-            crypt_keyslot_set_encryption(cd, spec.keyslot_cipher.c_str(), spec.keyslot_key_bytes);
-        r < 0) {
-      return h.Fail(r, "set keyslot encryption");
+    // libcryptsetup refuses to set a keyslot cipher on a device with integrity tags (the
+    // keyslot is already authenticated by its digest) and then uses its built-in default,
+    // aes-xts-plain64 with a 512-bit key. That is what every record asks for; the header
+    // validator checks the result either way.
+    if (spec.integrity.empty()) {
+      if (int r =
+              crypt_keyslot_set_encryption(cd, spec.keyslot_cipher.c_str(), spec.keyslot_key_bytes);
+          r < 0) {
+        return WipeWrittenHeader(h, spec, h.Fail(r, "set keyslot encryption"));
+      }
     }
     if (int r = crypt_keyslot_add_by_volume_key(cd, 0, KeyChars(volume_key), volume_key.size(),
                                                 KeyChars(keyslot_passphrase),
                                                 keyslot_passphrase.size());
         r < 0) {
-      return h.Fail(r, "add keyslot 0");
+      return WipeWrittenHeader(h, spec, h.Fail(r, "add keyslot 0"));
     }
     return absl::OkStatus();
+  }
+
+  // A header without its keyslot opens nothing and would make every retry refuse the
+  // device as "already formatted": zero what crypt_format wrote (the area was free, or
+  // Format would not have been called) and return the original failure. The first MiB
+  // after the data offset holds dm-integrity's superblock when the volume has one.
+  static absl::Status WipeWrittenHeader(Handle& h, const FormatSpec& spec, absl::Status failure) {
+    const std::uint64_t header_bytes = spec.data_offset_sectors * 512 + (1u << 20);
+    if (int r = crypt_wipe(h.get(), nullptr, CRYPT_WIPE_ZERO, 0, header_bytes, 1 << 20, 0, nullptr,
+                           nullptr);
+        r < 0) {
+      return absl::Status(
+          failure.code(),
+          fmt::format("{}; zeroing the partly written header also failed ({}): wipe the first "
+                      "{} bytes before retrying",
+                      std::string(failure.message()), std::strerror(-r), header_bytes));
+    }
+    return failure;
   }
 
   absl::StatusOr<HeaderSnapshot> ReadHeader(const std::string& device) override {

@@ -108,6 +108,23 @@ TEST_F(CryptImageTest, FormatRefusesAnImageWithAnExt4Signature) {
   EXPECT_EQ(cryptsetup_->ReadHeader(image).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(CryptImageTest, FailedFormatLeavesNoHalfWrittenHeader) {
+  const std::string image = dir_.SparseFile("half.img", kImageBytes);
+  FormatSpec spec = FormatSpecFor(record_);
+  spec.keyslot_cipher = "cipher_null-ecb";  // libcryptsetup refuses it after crypt_format
+  auto passphrase = DeriveKeyslotPassphrase(key_, record_.volume_id);
+  ASSERT_TRUE(passphrase.ok());
+  absl::Status status = cryptsetup_->Format(image, spec, key_, *passphrase);
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("keyslot encryption"));
+  EXPECT_EQ(cryptsetup_->ReadHeader(image).status().code(), absl::StatusCode::kNotFound);
+  auto signatures = devices_->ProbeSignatures(image);
+  ASSERT_TRUE(signatures.ok()) << signatures.status();
+  EXPECT_TRUE(signatures->empty());
+  // The device is as it was: a normal format now succeeds.
+  EXPECT_TRUE(engine_.Format(image, record_, key_, DeviceClaim::kUnknown).ok());
+}
+
 TEST_F(CryptImageTest, ValidateWithoutHeaderIsNotFound) {
   const std::string image = dir_.SparseFile("blank.img", kImageBytes);
   EXPECT_EQ(engine_.Validate(image, Formatted(), nullptr).code(), absl::StatusCode::kNotFound);

@@ -2,8 +2,8 @@
 
 // KekProvider: where key-encryption keys live. The key service stores DEKs only wrapped
 // under a versioned KEK; a provider wraps and unwraps without ever handing the KEK out.
-// Implementations: FileKekProvider (file_kek_provider.h) and, later, a PKCS#11 one whose
-// KEKs never leave the token.
+// Implementations: FileKekProvider (file_kek_provider.h) and Pkcs11KekProvider
+// (pkcs11_kek_provider.h), whose KEKs never leave the token.
 
 #include <cstdint>
 #include <span>

@@ -191,7 +191,12 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
   RETURN_IF_ERROR(String(kek, "kek", "pin_file", &c->kek.pin_file));
   if (c->kek.type == "file") {
     RETURN_IF_ERROR(Required(c->kek.path, "kek.path", "the KEK file, mode 0600"));
-  } else if (c->kek.type != "pkcs11") {
+  } else if (c->kek.type == "pkcs11") {
+    RETURN_IF_ERROR(Required(c->kek.module, "kek.module", "the PKCS#11 module library path"));
+    RETURN_IF_ERROR(Required(c->kek.token_label, "kek.token_label", "the token's label"));
+    RETURN_IF_ERROR(
+        Required(c->kek.pin_file, "kek.pin_file", "a file holding the user PIN, mode 0600"));
+  } else {
     return absl::InvalidArgumentError(
         fmt::format("config: kek.type must be file or pkcs11, got \"{}\"", c->kek.type));
   }

@@ -3,8 +3,23 @@
 #include "common/status.h"
 #include "fmt/format.h"
 #include "kms/crypto/file_kek_provider.h"
+#include "kms/crypto/pkcs11_kek_provider.h"
 
 namespace cloak::kms::server {
+namespace {
+
+// KEK versions of a PKCS#11 token are generated and retired inside the token.
+class Pkcs11KekVersionManager final : public KekVersionManager {
+ public:
+  explicit Pkcs11KekVersionManager(Pkcs11KekProvider& provider) : provider_(provider) {}
+  absl::StatusOr<std::uint32_t> AddVersion() override { return provider_.AddVersion(); }
+  absl::Status Retire(std::uint32_t version) override { return provider_.Retire(version); }
+
+ private:
+  Pkcs11KekProvider& provider_;
+};
+
+}  // namespace
 
 absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config) {
   if (config.type == "file") {
@@ -16,9 +31,19 @@ absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config) {
     return backend;
   }
   if (config.type == "pkcs11") {
-    return absl::FailedPreconditionError(
-        "config: kek.type pkcs11: the PKCS#11 KEK provider is not built into this binary yet; "
-        "use kek.type file with kek.path");
+    Pkcs11Options options;
+    options.module_path = config.module;
+    options.token_label = config.token_label;
+    options.pin_file = config.pin_file;
+    absl::StatusOr<std::unique_ptr<Pkcs11KekProvider>> token = OpenPkcs11KekProvider(options);
+    if (!token.ok()) {
+      return Annotate(token.status(), fmt::format("kek (pkcs11 module {}, token \"{}\")",
+                                                  config.module, config.token_label));
+    }
+    KekBackend backend;
+    backend.versions = std::make_unique<Pkcs11KekVersionManager>(**token);
+    backend.provider = *std::move(token);
+    return backend;
   }
   return absl::InvalidArgumentError(
       fmt::format("config: kek.type must be file or pkcs11, got \"{}\"", config.type));

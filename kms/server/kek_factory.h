@@ -20,7 +20,7 @@ struct KekBackend {
 };
 
 // Opens the configured provider. FAILED_PRECONDITION naming the key for a provider type
-// this binary lacks (pkcs11, for now); otherwise the provider's own errors (missing
+// this binary lacks; otherwise the provider's own errors (missing
 // file, mode, owner, format).
 absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config);
 

@@ -5,9 +5,9 @@
 //
 // Every mutation takes the AuditEvent that describes it and appends it in the same
 // transaction: either the change and its audit entry are both stored, or neither is.
-// Implementations: SqliteKeyStore (kms/store/sqlite_key_store.h) and the in-memory
-// FakeKeyStore for tests (kms/store/testing/fake_key_store.h); both pass the
-// conformance suite in tests/kms/store/.
+// Implementations: SqliteKeyStore (kms/store/sqlite_key_store.h), EtcdKeyStore
+// (kms/store/etcd_key_store.h) and the in-memory FakeKeyStore for tests
+// (kms/store/testing/fake_key_store.h); all pass the conformance suite in tests/kms/store/.
 //
 // Status codes shared by every method: INVALID_ARGUMENT for malformed input (naming
 // the field), UNAVAILABLE when the backing store cannot be reached or stays locked

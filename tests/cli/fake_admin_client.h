@@ -71,8 +71,9 @@ class FakeAdminClient final : public AdminClient {
 
   const std::string& target() const override { return target_; }
 
-  // Rotation answers in order; the last one repeats.
+  // Rotation answers in order; the last one repeats; none scripted: an idle status.
   v1::RotationStatus Next() {
+    if (rotation.empty()) return v1::RotationStatus();
     v1::RotationStatus status = rotation.front();
     if (rotation.size() > 1) rotation.pop_front();
     return status;

@@ -104,11 +104,23 @@ absl::StatusOr<std::vector<std::uint8_t>> ReadPublic(ESYS_CONTEXT* esys, ESYS_TR
   return MarshalPublic(owned->publicArea);
 }
 
+// True when the TPM reports `handle` (a persistent object or an NV index) as defined.
+bool HandleDefined(ESYS_CONTEXT* esys, std::uint32_t handle) {
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* data = nullptr;
+  const TSS2_RC rc = Esys_GetCapability(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                        TPM2_CAP_HANDLES, handle, 1, &more, &data);
+  EsysPtr<TPMS_CAPABILITY_DATA> owned(data);
+  return rc == TSS2_RC_SUCCESS && owned->data.handles.count >= 1 &&
+         owned->data.handles.handle[0] == handle;
+}
+
 // An ESYS_TR for the persistent object at `handle`, or ESYS_TR_NONE when there is none.
 ESYS_TR FindPersistent(ESYS_CONTEXT* esys, std::uint32_t handle) {
   ESYS_TR object = ESYS_TR_NONE;
-  if (Esys_TR_FromTPMPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &object) !=
-      TSS2_RC_SUCCESS) {
+  if (!HandleDefined(esys, handle) ||
+      Esys_TR_FromTPMPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &object) !=
+          TSS2_RC_SUCCESS) {
     return ESYS_TR_NONE;
   }
   return object;
@@ -241,6 +253,9 @@ absl::StatusOr<std::unique_ptr<TpmCollector>> TpmCollector::Create(const std::st
   RETURN_IF_ERROR(collector->SetUpKeys());
   return collector;
 }
+
+TpmCollector::TpmCollector(TpmCollectorOptions options, std::unique_ptr<Handles> handles)
+    : options_(std::move(options)), handles_(std::move(handles)) {}
 
 TpmCollector::~TpmCollector() = default;
 

@@ -60,8 +60,7 @@ class TpmCollector final : public TpmAttester {
 
  private:
   struct Handles;
-  TpmCollector(TpmCollectorOptions options, std::unique_ptr<Handles> handles)
-      : options_(std::move(options)), handles_(std::move(handles)) {}
+  TpmCollector(TpmCollectorOptions options, std::unique_ptr<Handles> handles);
 
   absl::Status SetUpKeys();
   absl::StatusOr<TpmQuoteEvidence> QuoteOnce(std::span<const std::uint8_t, 32> extra_data,

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509_vfy.h>
 
+#include <algorithm>
 #include <string_view>
 
 #include "attest/tpm/ek_certificate.h"
@@ -114,6 +115,54 @@ absl::Status CheckPcrs(const TpmsAttestQuote& quote, const TpmQuoteEvidence& evi
   return absl::OkStatus();
 }
 
+constexpr std::uint32_t kRhOwner = 0x40000001;
+constexpr std::uint32_t kRhEndorsement = 0x4000000b;
+
+std::vector<std::uint8_t> HandleBytes(std::uint32_t handle) {
+  return {static_cast<std::uint8_t>(handle >> 24), static_cast<std::uint8_t>(handle >> 16),
+          static_cast<std::uint8_t>(handle >> 8), static_cast<std::uint8_t>(handle)};
+}
+
+// QN(child) = nameAlg || SHA-256(QN(parent) || Name(child)) (Part 1 §16), SHA-256 only.
+std::vector<std::uint8_t> QualifiedName(std::span<const std::uint8_t> parent_qn,
+                                        std::span<const std::uint8_t> name) {
+  const Sha256Digest digest = Sha256({parent_qn, name});
+  std::vector<std::uint8_t> out(2 + digest.size());
+  out[1] = 0x0b;  // TPM_ALG_SHA256, big-endian
+  std::copy(digest.begin(), digest.end(), out.begin() + 2);
+  return out;
+}
+
+// A quote's qualifiedSigner is the AK's Qualified Name, which depends on where the AK
+// sits. Accepted: a primary key of the endorsement or owner hierarchy, or a child of
+// the reported EK as a primary key of the endorsement hierarchy (TpmCollector's layout).
+absl::Status CheckQualifiedSigner(std::span<const std::uint8_t> qualified_signer,
+                                  std::span<const std::uint8_t> ak_name,
+                                  std::span<const std::uint8_t> ek_public) {
+  std::vector<std::vector<std::uint8_t>> candidates = {
+      QualifiedName(HandleBytes(kRhEndorsement), ak_name),
+      QualifiedName(HandleBytes(kRhOwner), ak_name)};
+  if (!ek_public.empty()) {
+    absl::StatusOr<TpmtPublic> ek = ParseTpmtPublic(ek_public);
+    if (!ek.ok()) return ek.status();
+    if (ek->name_alg == kAlgSha256) {
+      ASSIGN_OR_RETURN(const std::vector<std::uint8_t> ek_name,
+                       TpmObjectName(kAlgSha256, ek_public));
+      candidates.push_back(
+          QualifiedName(QualifiedName(HandleBytes(kRhEndorsement), ek_name), ak_name));
+    }
+  }
+  for (const auto& candidate : candidates) {
+    if (std::equal(candidate.begin(), candidate.end(), qualified_signer.begin(),
+                   qualified_signer.end())) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::UnauthenticatedError(
+      "quote's qualifiedSigner is not the AK's qualified name (as a primary key, or as a child "
+      "of the reported EK)");
+}
+
 }  // namespace
 
 std::array<std::uint8_t, kExtraDataSize> ComputeTpmExtraData(
@@ -193,9 +242,7 @@ absl::StatusOr<TpmClaims> TpmQuoteVerifier::Verify(
   RETURN_IF_ERROR(CheckAkKey(ak));
   ASSIGN_OR_RETURN(const std::vector<std::uint8_t> ak_name,
                    TpmObjectName(ak.name_alg, evidence.ak_public));
-  if (quote.qualified_signer != ak_name) {
-    return absl::UnauthenticatedError("quote's qualifiedSigner is not the AK's name");
-  }
+  RETURN_IF_ERROR(CheckQualifiedSigner(quote.qualified_signer, ak_name, evidence.ek_public));
   TpmClaims claims;
   claims.ak_fingerprint = PublicFingerprint(evidence.ak_public);
   RETURN_IF_ERROR(CheckAkTrust(evidence, claims.ak_fingerprint, claims));

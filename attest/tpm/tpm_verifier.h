@@ -4,7 +4,10 @@
 // computation over untrusted bytes with OpenSSL; no TSS. A quote is accepted when
 //   - TPMS_ATTEST, TPMT_SIGNATURE and the AK's TPMT_PUBLIC parse strictly;
 //   - the AK is a restricted, fixedTPM/fixedParent, TPM-generated SHA-256 signing key
-//     that cannot decrypt, and qualifiedSigner is its Name;
+//     that cannot decrypt, and qualifiedSigner is its Qualified Name (TPM 2.0 Part 1 §16:
+//     the TPM reports the qualified name, not the Name, so it is recomputed for an AK
+//     that is a primary key of the endorsement or owner hierarchy, or a child of the
+//     reported EK);
 //   - the AK is trusted: pinned by fingerprint, or bound by credential activation to an
 //     EK whose certificate chains to a configured CA;
 //   - the signature verifies over SHA-256(TPMS_ATTEST);

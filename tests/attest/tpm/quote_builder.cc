@@ -62,6 +62,10 @@ FakeAk MakeFakeAk(const AkSpec& spec) {
   PutTpm2b(p, Coordinate(ak.key.get(), OSSL_PKEY_PARAM_EC_PUB_Y));
   ak.name = *TpmObjectName(kAlgSha256, p);
   ak.fingerprint = PublicFingerprint(p);
+  const std::vector<std::uint8_t> endorsement = {0x40, 0x00, 0x00, 0x0b};
+  const Sha256Digest qn = Sha256({endorsement, ak.name});
+  ak.qualified_name = {0x00, 0x0b};
+  ak.qualified_name.insert(ak.qualified_name.end(), qn.begin(), qn.end());
   return ak;
 }
 
@@ -76,7 +80,7 @@ std::vector<std::uint8_t> MarshalAttest(const QuoteSpec& spec, const FakeAk& ak)
   std::vector<std::uint8_t> a;
   PutU32(a, spec.magic);
   PutU16(a, spec.type);
-  PutTpm2b(a, spec.override_signer ? spec.signer : ak.name);
+  PutTpm2b(a, spec.override_signer ? spec.signer : ak.qualified_name);
   PutTpm2b(a, spec.extra_data);
   PutU64(a, 123456);  // clock
   PutU32(a, 7);       // resetCount

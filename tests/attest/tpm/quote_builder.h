@@ -34,6 +34,7 @@ struct FakeAk {
   std::vector<std::uint8_t> public_area;  // marshalled TPMT_PUBLIC
   std::vector<std::uint8_t> name;         // 0x000b || SHA-256(public_area)
   std::string fingerprint;
+  std::vector<std::uint8_t> qualified_name;  // as a primary key of the endorsement hierarchy
 };
 
 // A fresh P-256 key and its TPMT_PUBLIC per `spec`.

@@ -62,7 +62,7 @@ TEST(TpmVerifierUnit, AcceptsAWellFormedPinnedQuote) {
   EXPECT_EQ(claims->reset_count, 7u);
   EXPECT_EQ(claims->restart_count, 3u);
   EXPECT_EQ(claims->firmware_version, 0x2019102300163636ull);
-  EXPECT_EQ(claims->qualified_signer, ak.name);
+  EXPECT_EQ(claims->qualified_signer, ak.qualified_name);
 }
 
 TEST(TpmVerifierUnit, TruncatedStructuresAreRefusedAtEveryLength) {
@@ -196,14 +196,16 @@ TEST(TpmVerifierUnit, ExtraDataIsComparedInFull) {
   ExpectUnauthenticated(verifier->Verify(e, expected), "extraData");
 }
 
-TEST(TpmVerifierUnit, QualifiedSignerMustBeTheAkName) {
+TEST(TpmVerifierUnit, QualifiedSignerMustBeTheAksQualifiedName) {
   const FakeAk ak = MakeFakeAk();
   const FakeAk other = MakeFakeAk();
   const auto verifier = PinnedVerifier(ak);
   QuoteSpec spec = DefaultSpec();
   spec.override_signer = true;
-  spec.signer = other.name;
-  ExpectUnauthenticated(verifier->Verify(MakeQuote(ak, spec), Expected()), "qualifiedSigner");
+  for (const auto& signer : {other.qualified_name, ak.name, std::vector<std::uint8_t>{}}) {
+    spec.signer = signer;
+    ExpectUnauthenticated(verifier->Verify(MakeQuote(ak, spec), Expected()), "qualifiedSigner");
+  }
 }
 
 TEST(TpmVerifierUnit, AkAttributesAndAlgorithmsAreChecked) {

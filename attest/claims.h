@@ -35,7 +35,7 @@ struct SnpTcb {
 // REPORT Structure"), already checked to be signed by a VCEK that chains to a pinned ARK.
 struct SnpClaims {
   SnpProduct product = SnpProduct::kMilan;
-  std::uint32_t version = 0;       // report format version, 2..5
+  std::uint32_t version = 0;  // report format version, 2..5
   std::uint32_t guest_svn = 0;
   std::uint64_t guest_policy = 0;  // bit 19: DEBUG allowed; bit 16: SMT; bit 17: reserved 1
   std::array<std::uint8_t, 16> family_id{};
@@ -43,7 +43,7 @@ struct SnpClaims {
   std::uint32_t vmpl = 0;
   std::uint32_t signature_algo = 0;
   SnpTcb current_tcb;
-  SnpTcb reported_tcb;   // the TCB the VCEK was derived for
+  SnpTcb reported_tcb;  // the TCB the VCEK was derived for
   SnpTcb committed_tcb;
   SnpTcb launch_tcb;
   std::uint64_t platform_info = 0;
@@ -64,10 +64,10 @@ struct TpmClaims {
   // SHA-256 bank only (SHA-1 banks are refused by the verifier). PCR index -> digest.
   std::map<std::uint32_t, std::vector<std::uint8_t>> pcrs;
   std::vector<std::uint8_t> pcr_digest;  // SHA-256 over the selected PCRs, as quoted
-  std::string ak_fingerprint;  // hex SHA-256 of the AK's TPMT_PUBLIC (marshalled)
-  std::string ak_trust;        // how the AK was trusted: "pinned" or "ek-ca"
-  std::string ek_subject;      // EK certificate subject when trusted through the EK CA
-  std::uint64_t clock = 0;     // TPMS_CLOCK_INFO.clock (ms)
+  std::string ak_fingerprint;            // hex SHA-256 of the AK's TPMT_PUBLIC (marshalled)
+  std::string ak_trust;                  // how the AK was trusted: "pinned" or "ek-ca"
+  std::string ek_subject;                // EK certificate subject when trusted through the EK CA
+  std::uint64_t clock = 0;               // TPMS_CLOCK_INFO.clock (ms)
   std::uint32_t reset_count = 0;
   std::uint32_t restart_count = 0;
   std::uint64_t firmware_version = 0;

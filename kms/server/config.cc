@@ -162,21 +162,44 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
   RETURN_IF_ERROR(Required(c->tls.client_ca, "tls.client_ca", "the admin client CA, PEM"));
 
   ASSIGN_OR_RETURN(const YAML::Node store, Map(root, "", "store", /*required=*/true));
-  RETURN_IF_ERROR(CheckKeys(store, "store", {"type", "path", "endpoints"}));
+  RETURN_IF_ERROR(CheckKeys(
+      store, "store",
+      {"type", "path", "endpoints", "prefix", "ca_file", "cert_file", "key_file", "timeout_ms"}));
   RETURN_IF_ERROR(String(store, "store", "type", &c->store.type));
   RETURN_IF_ERROR(String(store, "store", "path", &c->store.path));
   RETURN_IF_ERROR(StringList(store, "store", "endpoints", &c->store.endpoints));
+  RETURN_IF_ERROR(String(store, "store", "prefix", &c->store.prefix));
+  RETURN_IF_ERROR(String(store, "store", "ca_file", &c->store.ca_file));
+  RETURN_IF_ERROR(String(store, "store", "cert_file", &c->store.cert_file));
+  RETURN_IF_ERROR(String(store, "store", "key_file", &c->store.key_file));
+  RETURN_IF_ERROR(Int(store, "store", "timeout_ms", 100, 600000, &c->store.timeout_ms));
   if (c->store.type == "sqlite") {
     RETURN_IF_ERROR(Required(c->store.path, "store.path", "the SQLite database file"));
-    if (!c->store.endpoints.empty()) {
-      return absl::InvalidArgumentError(
-          "config: store.endpoints belongs to type etcd; remove it for type sqlite");
+    for (const auto& [key, value] :
+         {std::pair<const char*, bool>{"endpoints", !c->store.endpoints.empty()},
+          {"ca_file", !c->store.ca_file.empty()},
+          {"cert_file", !c->store.cert_file.empty()},
+          {"key_file", !c->store.key_file.empty()}}) {
+      if (value) {
+        return absl::InvalidArgumentError(
+            fmt::format("config: store.{} belongs to type etcd; remove it for type sqlite", key));
+      }
     }
   } else if (c->store.type == "etcd") {
     if (c->store.endpoints.empty()) {
       return absl::InvalidArgumentError(
           "config: store.endpoints is required for type etcd (a list of host:port)");
     }
+    if (!c->store.path.empty()) {
+      return absl::InvalidArgumentError(
+          "config: store.path belongs to type sqlite; remove it for type etcd");
+    }
+    if (c->store.cert_file.empty() != c->store.key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "config: store.cert_file and store.key_file go together (etcd client TLS); set both "
+          "or neither");
+    }
+
   } else {
     return absl::InvalidArgumentError(
         fmt::format("config: store.type must be sqlite or etcd, got \"{}\"", c->store.type));
@@ -217,8 +240,9 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
   (void)ignored;
 
   for (std::string* path :
-       {&c->tls.cert, &c->tls.key, &c->tls.client_ca, &c->store.path, &c->kek.path,
-        &c->kek.pin_file, &c->session.signing_key_file, &c->ready_file}) {
+       {&c->tls.cert, &c->tls.key, &c->tls.client_ca, &c->store.path, &c->store.ca_file,
+        &c->store.cert_file, &c->store.key_file, &c->kek.path, &c->kek.pin_file,
+        &c->session.signing_key_file, &c->ready_file}) {
     *path = Resolve(*path, base_dir);
   }
   return absl::OkStatus();
@@ -325,6 +349,9 @@ absl::Status CheckSecretFiles(const ServerConfig& config) {
   if (config.kek.type == "file") RETURN_IF_ERROR(CheckSecretFile(config.kek.path, "kek.path"));
   if (!config.kek.pin_file.empty()) {
     RETURN_IF_ERROR(CheckSecretFile(config.kek.pin_file, "kek.pin_file"));
+  }
+  if (!config.store.key_file.empty()) {
+    RETURN_IF_ERROR(CheckSecretFile(config.store.key_file, "store.key_file"));
   }
   return CheckSecretFile(config.session.signing_key_file, "session.signing_key_file");
 }

@@ -24,6 +24,11 @@ struct StoreConfig {
   std::string type = "sqlite";         // "sqlite" or "etcd"
   std::string path;                    // sqlite: the database file
   std::vector<std::string> endpoints;  // etcd: host:port of each member
+  std::string prefix = "/cloak/v1/";   // etcd: every key the store writes starts with it
+  std::string ca_file;                 // etcd over TLS: CA of the etcd servers, PEM
+  std::string cert_file;               // etcd over TLS: client certificate, PEM
+  std::string key_file;                // etcd over TLS: client key, PEM (a secret file)
+  std::int64_t timeout_ms = 5000;      // etcd: the most one store call may take
 };
 
 struct KekConfig {

@@ -19,6 +19,18 @@ class Pkcs11KekVersionManager final : public KekVersionManager {
   Pkcs11KekProvider& provider_;
 };
 
+Pkcs11Options TokenOptions(const KekConfig& config) {
+  Pkcs11Options options;
+  options.module_path = config.module;
+  options.token_label = config.token_label;
+  options.pin_file = config.pin_file;
+  return options;
+}
+
+std::string TokenContext(const KekConfig& config) {
+  return fmt::format("kek (pkcs11 module {}, token \"{}\")", config.module, config.token_label);
+}
+
 }  // namespace
 
 absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config) {
@@ -31,19 +43,30 @@ absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config) {
     return backend;
   }
   if (config.type == "pkcs11") {
-    Pkcs11Options options;
-    options.module_path = config.module;
-    options.token_label = config.token_label;
-    options.pin_file = config.pin_file;
-    absl::StatusOr<std::unique_ptr<Pkcs11KekProvider>> token = OpenPkcs11KekProvider(options);
-    if (!token.ok()) {
-      return Annotate(token.status(), fmt::format("kek (pkcs11 module {}, token \"{}\")",
-                                                  config.module, config.token_label));
-    }
+    absl::StatusOr<std::unique_ptr<Pkcs11KekProvider>> token =
+        OpenPkcs11KekProvider(TokenOptions(config));
+    if (!token.ok()) return Annotate(token.status(), TokenContext(config));
     KekBackend backend;
     backend.versions = std::make_unique<Pkcs11KekVersionManager>(**token);
     backend.provider = *std::move(token);
     return backend;
+  }
+  return absl::InvalidArgumentError(
+      fmt::format("config: kek.type must be file or pkcs11, got \"{}\"", config.type));
+}
+
+absl::StatusOr<std::uint32_t> InitializeKek(const KekConfig& config) {
+  if (config.type == "file") {
+    absl::StatusOr<std::unique_ptr<FileKekProvider>> file =
+        FileKekProvider::Initialize(config.path);
+    if (!file.ok()) return Annotate(file.status(), fmt::format("kek.path {}", config.path));
+    return (*file)->CurrentVersion();
+  }
+  if (config.type == "pkcs11") {
+    absl::StatusOr<std::unique_ptr<Pkcs11KekProvider>> token =
+        Pkcs11KekProvider::Initialize(TokenOptions(config));
+    if (!token.ok()) return Annotate(token.status(), TokenContext(config));
+    return (*token)->CurrentVersion();
   }
   return absl::InvalidArgumentError(
       fmt::format("config: kek.type must be file or pkcs11, got \"{}\"", config.type));

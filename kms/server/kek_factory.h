@@ -24,4 +24,10 @@ struct KekBackend {
 // file, mode, owner, format).
 absl::StatusOr<KekBackend> MakeKekProvider(const KekConfig& config);
 
+// Puts KEK version 1 where the configured provider keeps its keys: a new KEK file
+// (file), or a non-extractable AES-256 key generated inside the token (pkcs11). Returns
+// the current version afterwards. ALREADY_EXISTS when a KEK is already there (never
+// replaces one); otherwise the provider's errors, naming the configuration key.
+absl::StatusOr<std::uint32_t> InitializeKek(const KekConfig& config);
+
 }  // namespace cloak::kms::server

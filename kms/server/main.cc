@@ -2,6 +2,7 @@
 //
 //   cloak-kms serve --config FILE [overrides]   serve KeyService and AdminService
 //   cloak-kms init --dir DIR                    create a development setup
+//   cloak-kms kek init --config FILE            put KEK version 1 into the configured provider
 //
 // Exit codes: 0 success (serve: stopped by SIGTERM/SIGINT after draining), 1 runtime
 // failure, 2 usage or configuration error.
@@ -22,6 +23,7 @@
 #include "common/logging.h"
 #include "kms/server/config.h"
 #include "kms/server/init_command.h"
+#include "kms/server/kek_factory.h"
 #include "kms/server/server.h"
 
 namespace {
@@ -140,6 +142,30 @@ int Init(const cloak::kms::server::InitOptions& options) {
   return 0;
 }
 
+// Creates KEK version 1 where the configuration's `kek:` section points: a fresh PKCS#11
+// token (the usual case; `init` already writes a file KEK) or a missing KEK file.
+int KekInit(const std::string& config_path) {
+  absl::StatusOr<cloak::kms::server::ServerConfig> config =
+      cloak::kms::server::LoadServerConfig(config_path);
+  if (!config.ok()) return Fail(ExitCodeFor(config.status()), config.status().message());
+  if (!config->kek.pin_file.empty()) {
+    const absl::Status pin =
+        cloak::kms::server::CheckSecretFile(config->kek.pin_file, "kek.pin_file");
+    if (!pin.ok()) return Fail(ExitCodeFor(pin), pin.message());
+  }
+  absl::StatusOr<std::uint32_t> version = cloak::kms::server::InitializeKek(config->kek);
+  if (!version.ok()) {
+    if (version.status().code() == absl::StatusCode::kAlreadyExists) {
+      return Fail(kRuntimeError, std::string(version.status().message()) +
+                                     " (nothing was changed; rotate with `cloakctl kek rotate`)");
+    }
+    return Fail(ExitCodeFor(version.status()), version.status().message());
+  }
+  std::printf("cloak-kms: KEK version %u created (kek.type %s)\n", *version,
+              config->kek.type.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +201,13 @@ int main(int argc, char** argv) {
                      "replace a non-empty DIR (discarding its KEK and store) and the cloakctl "
                      "configuration");
 
+  std::string kek_config;
+  CLI::App* kek_cmd = app.add_subcommand("kek", "KEK provider maintenance");
+  kek_cmd->require_subcommand(1);
+  CLI::App* kek_init_cmd =
+      kek_cmd->add_subcommand("init", "create KEK version 1 in the configured provider");
+  kek_init_cmd->add_option("--config", kek_config, "the YAML configuration file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -183,5 +216,6 @@ int main(int argc, char** argv) {
     return Fail(kUsageError, std::string(e.what()) + " (see --help)");
   }
   if (serve_cmd->parsed()) return Serve(serve);
+  if (kek_init_cmd->parsed()) return KekInit(kek_config);
   return Init(init);
 }

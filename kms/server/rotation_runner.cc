@@ -15,6 +15,17 @@ LogFields ProgressFields(const RotationProgress& progress) {
           {"total", std::to_string(progress.total)}};
 }
 
+bool Transient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 RotationRunner::RotationRunner(KekRotator& rotator, std::shared_ptr<Logger> logger,
@@ -60,6 +71,7 @@ void RotationRunner::Loop() {
 }
 
 void RotationRunner::RunRotation() {
+  int failures = 0;
   for (int step = 1;; ++step) {
     {
       std::lock_guard lock(mutex_);
@@ -79,6 +91,11 @@ void RotationRunner::RunRotation() {
         }
         return;
       }
+      failures = Transient(progress.status()) ? 0 : failures + 1;
+      if (failures >= kMaxStepFailures) {
+        RecordFailure(progress.status());
+        return;
+      }
       if (logger_) {
         logger_->Error("KEK rotation step failed; retrying",
                        {{"error", std::string(progress.status().message())},
@@ -87,6 +104,7 @@ void RotationRunner::RunRotation() {
       if (SleepUnlessStopped(kRetrySeconds)) return;
       continue;
     }
+    failures = 0;
     faults_.Hit("kms.server.rotation.after_step");
     if (progress->state != RotationState::kRunning) {
       if (logger_) logger_->Info("KEK rotation completed", ProgressFields(*progress));
@@ -96,6 +114,21 @@ void RotationRunner::RunRotation() {
       logger_->Info("KEK rotation progress", ProgressFields(*progress));
     }
   }
+}
+
+void RotationRunner::RecordFailure(const absl::Status& why) {
+  absl::StatusOr<RotationProgress> failed = rotator_.MarkFailed(why);
+  if (!logger_) return;
+  if (!failed.ok()) {
+    logger_->Error("KEK rotation failed and could not be recorded as failed",
+                   {{"error", std::string(why.message())},
+                    {"record_error", std::string(failed.status().message())}});
+    return;
+  }
+  LogFields fields = ProgressFields(*failed);
+  fields.emplace_back("error", std::string(why.message()));
+  fields.emplace_back("fix", "fix the cause, then run `cloakctl kek rotate` to resume");
+  logger_->Error("KEK rotation failed", fields);
 }
 
 }  // namespace cloak::kms::server

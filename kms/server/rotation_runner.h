@@ -4,6 +4,13 @@
 // time, so that RotateKek answers at once, progress is logged, and shutdown can stop
 // between steps (a stopped rotation resumes at the next start: its progress is in the
 // store). Fault point "kms.server.rotation.after_step" fires after every step.
+//
+// A step that fails because the store or the token is briefly unreachable (UNAVAILABLE,
+// ABORTED, DEADLINE_EXCEEDED) is retried every second for as long as it takes. Any other
+// error (a DEK that does not unwrap, a token that refuses the new KEK) that repeats
+// kMaxStepFailures times in a row is recorded: the rotation becomes failed, with the
+// error in the audit log and the service log, and waits for an operator (RotateKek
+// resumes it once the cause is fixed).
 
 #include <condition_variable>
 #include <memory>
@@ -18,6 +25,8 @@ namespace cloak::kms::server {
 
 class RotationRunner {
  public:
+  static constexpr int kMaxStepFailures = 3;
+
   // `rotator` and `faults` must outlive the runner; `logger` may be null.
   RotationRunner(KekRotator& rotator, std::shared_ptr<Logger> logger, const FaultPoints& faults);
   ~RotationRunner();
@@ -34,6 +43,8 @@ class RotationRunner {
  private:
   void Loop();
   void RunRotation();
+  // Marks the rotation failed because of `why` and logs it.
+  void RecordFailure(const absl::Status& why);
   // Waits up to `seconds` or until Stop(); true when stopping.
   bool SleepUnlessStopped(int seconds);
 

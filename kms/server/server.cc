@@ -114,6 +114,12 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
   admin_context.store = p.store.get();
   admin_context.keks = p.keks.provider.get();
   admin_context.rotator = p.rotator.get();
+  admin_context.description = ServiceDescription{
+      .store = config.store.type,
+      .kek_provider = config.kek.type,
+      .evidence_types = config.insecure_allow_unattested ? std::vector<std::string>{"none"}
+                                                         : std::vector<std::string>{},
+      .insecure_allow_unattested = config.insecure_allow_unattested};
   // The runner drives the rotation itself, step by step, so that shutdown can stop it
   // between steps; the work closure AdminServiceImpl hands over is not needed.
   admin_context.run_in_background = [runner](std::function<void()>) { runner->Kick(); };

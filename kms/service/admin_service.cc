@@ -219,11 +219,23 @@ absl::Status AdminServiceImpl::DoListAudit(const v1::ListAuditRequest& request,
 
 absl::Status AdminServiceImpl::DoHealth(v1::HealthResponse* response) {
   response->set_current_kek_version(ctx_.keks->CurrentVersion());
+  response->set_store(ctx_.description.store);
+  response->set_kek_provider(ctx_.description.kek_provider);
+  for (const std::string& type : ctx_.description.evidence_types) {
+    response->add_attestation_types(type);
+  }
+  response->set_insecure_allow_unattested(ctx_.description.insecure_allow_unattested);
   absl::StatusOr<std::vector<AuditEntry>> probe = ctx_.store->ListAudit(0, 1);
   if (!probe.ok()) {
     response->set_serving(false);
     response->set_message(std::string(probe.status().message()));
     return absl::UnavailableError(absl::StrCat("key store: ", probe.status().message()));
+  }
+  absl::StatusOr<RotationProgress> rotation = ctx_.store->GetRotationProgress();
+  if (rotation.ok()) {
+    v1::RotationStatus status;
+    FillRotation(*rotation, *ctx_.keks, &status);
+    response->set_rotation_state(status.state());
   }
   response->set_serving(true);
   response->set_message("ok");

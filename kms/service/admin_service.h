@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "kms/crypto/kek_provider.h"
@@ -16,6 +17,14 @@
 #include "kms/store/key_store.h"
 
 namespace cloak::kms {
+
+// What Health reports about the service's configuration (never a secret or a path).
+struct ServiceDescription {
+  std::string store = "unknown";         // "sqlite", "etcd"
+  std::string kek_provider = "unknown";  // "file", "pkcs11"
+  std::vector<std::string> evidence_types;
+  bool insecure_allow_unattested = false;
+};
 
 struct AdminServiceContext {
   KeyStore* store = nullptr;
@@ -26,6 +35,7 @@ struct AdminServiceContext {
   std::function<void(std::function<void()>)> run_in_background;
   // The audit actor of admin calls (the binary passes the client certificate subject).
   std::string actor = "admin";
+  ServiceDescription description;
 };
 
 class AdminServiceImpl final : public v1::AdminService::Service {

@@ -34,6 +34,14 @@ absl::StatusOr<RotationProgress> KekRotator::Start() {
   if (current.ok()) {
     if (current->state == RotationState::kRunning) return *current;
     expected_revision = current->revision;
+    if (current->state == RotationState::kFailed &&
+        current->target_kek_version == keks_.CurrentVersion()) {
+      RotationProgress resumed = *current;
+      resumed.state = RotationState::kRunning;
+      AuditEvent event = Event(options_.actor, "RotateKek", "", resumed.target_kek_version);
+      event.details["resumed"] = "true";
+      return store_.PutRotationProgress(resumed, expected_revision, event);
+    }
   } else if (current.status().code() != absl::StatusCode::kNotFound) {
     return current.status();
   }
@@ -99,6 +107,19 @@ absl::StatusOr<RotationProgress> KekRotator::Complete(RotationProgress progress)
   return store_.PutRotationProgress(
       progress, expected,
       Event(options_.actor, "RotateKekCompleted", "", progress.target_kek_version));
+}
+
+absl::StatusOr<RotationProgress> KekRotator::MarkFailed(const absl::Status& why) {
+  ASSIGN_OR_RETURN(RotationProgress progress, store_.GetRotationProgress());
+  if (progress.state != RotationState::kRunning) {
+    return absl::FailedPreconditionError("no KEK rotation is running; nothing to mark failed");
+  }
+  const std::int64_t expected = progress.revision;
+  progress.state = RotationState::kFailed;
+  AuditEvent event = Event(options_.actor, "RotateKekFailed", "", progress.target_kek_version);
+  event.outcome = "error";
+  event.details["error"] = std::string(why.message());
+  return store_.PutRotationProgress(progress, expected, event);
 }
 
 absl::StatusOr<RotationProgress> KekRotator::RunToCompletion() {

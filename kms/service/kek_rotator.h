@@ -51,14 +51,21 @@ class KekRotator {
 
   // Begins a rotation: adds a KEK version and records a running rotation to it. When a
   // rotation is already running (this replica crashed, or another started it), returns
-  // that one unchanged. Not for concurrent use with itself; the store's compare-and-swap
-  // keeps concurrent rotators on other replicas correct.
+  // that one unchanged; a failed rotation whose target is still the current KEK version
+  // is resumed (running again, same target) instead of adding another version. Not for concurrent
+  // use with itself; the store's compare-and-swap keeps concurrent rotators on other replicas
+  // correct.
   absl::StatusOr<RotationProgress> Start();
 
   // Rewraps up to one batch of volumes under the running rotation's target. Returns the
   // progress; state completed once nothing older is in use (old versions are retired
   // then). FAILED_PRECONDITION when no rotation is running.
   absl::StatusOr<RotationProgress> Step();
+
+  // Records the running rotation as failed because of `why` (audited as
+  // RotateKekFailed with the error). Returns the record; FAILED_PRECONDITION when no
+  // rotation is running; ABORTED when the record changed meanwhile.
+  absl::StatusOr<RotationProgress> MarkFailed(const absl::Status& why);
 
   // Step() until the rotation completes or fails; errors are returned as they happen, so
   // a caller may simply call it again (or a fresh rotator may) to resume.

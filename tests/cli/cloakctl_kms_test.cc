@@ -132,7 +132,11 @@ class CloakctlKmsTest : public ::testing::Test {
                                        std::lock_guard lock(background_mutex_);
                                        background_.emplace_back(std::move(work));
                                      },
-                                 .actor = "cloak-admin"});
+                                 .actor = "cloak-admin",
+                                 .description = {.store = "sqlite",
+                                                 .kek_provider = "file",
+                                                 .evidence_types = {"tpm", "sev-snp"},
+                                                 .insecure_allow_unattested = false}});
     gate_ = std::make_unique<AdminGate>(*admin_);
   }
 

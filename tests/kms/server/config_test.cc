@@ -203,21 +203,45 @@ session: {token_ttl_s: 5}
         BadCase{"NotYaml", "tls: {cert: [\n", "not valid YAML"}),
     [](const ::testing::TestParamInfo<BadCase>& param_info) { return param_info.param.name; });
 
-TEST(ConfigTest, EtcdStoreParsesButIsNotBuiltYet) {
+TEST(ConfigTest, EtcdStoreParsesAndAnUnreachableClusterIsUnavailable) {
   auto config = ParseServerConfig(R"(
 tls: {cert: a, key: b, client_ca: c}
-store: {type: etcd, endpoints: ["10.0.0.1:2379", "10.0.0.2:2379"]}
+store: {type: etcd, endpoints: ["127.0.0.1:1", "127.0.0.1:2"], prefix: /cloak/test/,
+        timeout_ms: 300, ca_file: ca.pem}
 kek: {type: file, path: k}
 session: {signing_key_file: x}
 )",
                                   "/etc/cloak");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->store.endpoints.size(), 2u);
+  EXPECT_EQ(config->store.prefix, "/cloak/test/");
+  EXPECT_EQ(config->store.timeout_ms, 300);
+  EXPECT_EQ(config->store.ca_file, "/etc/cloak/ca.pem");
+  config->store.ca_file.clear();
   SystemClock clock;
   auto store = MakeKeyStore(config->store, clock);
   ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(store.status().message(), HasSubstr("etcd store is not built into this binary yet"));
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("127.0.0.1:1,127.0.0.1:2"));
+}
+
+TEST(ConfigTest, EtcdStoreKeysAreCheckedAgainstTheType) {
+  for (const auto& [store, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"{type: sqlite, path: s, ca_file: x}", "store.ca_file belongs to type etcd"},
+           {"{type: sqlite, path: s, endpoints: [a:1]}", "store.endpoints belongs to type etcd"},
+           {"{type: etcd, endpoints: [a:1], path: s}", "store.path belongs to type sqlite"},
+           {"{type: etcd, endpoints: [a:1], cert_file: c}", "go together"},
+           {"{type: etcd, endpoints: [a:1], timeout_ms: 5}", "store.timeout_ms"},
+           {"{type: etcd}", "store.endpoints is required"},
+       }) {
+    auto config =
+        ParseServerConfig("tls: {cert: a, key: b, client_ca: c}\nstore: " + store +
+                              "\nkek: {type: file, path: k}\nsession: {signing_key_file: x}\n",
+                          "/etc/cloak");
+    ASSERT_FALSE(config.ok()) << store;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(config.status().message(), HasSubstr(expected)) << store;
+  }
 }
 
 TEST(ConfigTest, Pkcs11KekNeedsModuleTokenAndPinFile) {

@@ -16,7 +16,11 @@ class AdminServiceTest : public ::testing::Test {
                                    .keks = h_.keks.get(),
                                    .rotator = &rotator_,
                                    .run_in_background = nullptr,
-                                   .actor = "CN=admin"}) {}
+                                   .actor = "CN=admin",
+                                   .description = {.store = "fake",
+                                                   .kek_provider = "file",
+                                                   .evidence_types = {"tpm"},
+                                                   .insecure_allow_unattested = false}}) {}
   ServiceHarness h_;
   FileKekVersionManager versions_;
   KekRotator rotator_;
@@ -96,6 +100,16 @@ TEST_F(AdminServiceTest, AuditListAndHealth) {
   v1::HealthResponse health;
   ASSERT_TRUE(admin_.DoHealth(&health).ok());
   EXPECT_TRUE(health.serving());
+  EXPECT_EQ(health.store(), "fake");
+  EXPECT_EQ(health.kek_provider(), "file");
+  ASSERT_EQ(health.attestation_types_size(), 1);
+  EXPECT_EQ(health.attestation_types(0), "tpm");
+  EXPECT_FALSE(health.insecure_allow_unattested());
+  EXPECT_EQ(health.rotation_state(), v1::RotationStatus::STATE_UNSPECIFIED);
+  v1::RotationStatus rotation;
+  ASSERT_TRUE(admin_.DoRotateKek(&rotation).ok());
+  ASSERT_TRUE(admin_.DoHealth(&health).ok());
+  EXPECT_EQ(health.rotation_state(), v1::RotationStatus::STATE_COMPLETED);
   h_.store.SetUnavailable(absl::UnavailableError("down"));
   EXPECT_EQ(admin_.DoHealth(&health).code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(health.serving());

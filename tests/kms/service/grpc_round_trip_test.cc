@@ -18,7 +18,8 @@ TEST(GrpcRoundTripTest, NodeFlowAndErrorCodes) {
                                              .keks = h.keks.get(),
                                              .rotator = &rotator,
                                              .run_in_background = nullptr,
-                                             .actor = "admin"});
+                                             .actor = "admin",
+                                             .description = {}});
   grpc::ServerBuilder builder;
   builder.RegisterService(h.service.get());
   builder.RegisterService(&admin);

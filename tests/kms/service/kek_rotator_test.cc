@@ -93,5 +93,40 @@ TEST(KekRotatorTest, StepWithoutRotationIsFailedPrecondition) {
   EXPECT_EQ(rotator.Step().status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(KekRotatorTest, FailedRotationIsRecordedAuditedAndResumedOnTheSameTarget) {
+  ServiceHarness h;
+  Session controller = h.Attest("controller/cloak").value();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(h.Create(controller, "vol-" + std::to_string(i)).ok());
+  FileKekVersionManager versions(*h.keks);
+  FailingKeks failing(*h.keks);
+  failing.armed = true;
+  failing.wraps_left = 10;
+  KekRotator rotator(h.store, failing, versions, {.batch_size = 100});
+  ASSERT_TRUE(rotator.Start().ok());
+  const absl::Status why = rotator.RunToCompletion().status();
+  ASSERT_FALSE(why.ok());
+
+  absl::StatusOr<RotationProgress> failed = rotator.MarkFailed(why);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->state, RotationState::kFailed);
+  EXPECT_EQ(h.store.GetRotationProgress()->state, RotationState::kFailed);
+  EXPECT_EQ(rotator.Step().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rotator.MarkFailed(why).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::vector<AuditEntry> audit = h.store.ListAudit(0, 1000).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().event.action, "RotateKekFailed");
+  EXPECT_EQ(audit.back().event.outcome, "error");
+  EXPECT_EQ(audit.back().event.details.at("error"), std::string(why.message()));
+
+  // Once the cause is fixed, RotateKek resumes the same target instead of a third version.
+  failing.armed = false;
+  absl::StatusOr<RotationProgress> resumed = rotator.Start();
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state, RotationState::kRunning);
+  EXPECT_EQ(resumed->target_kek_version, 2u);
+  EXPECT_EQ(h.keks->Versions().size(), 2u);
+  EXPECT_EQ(rotator.RunToCompletion()->state, RotationState::kCompleted);
+}
+
 }  // namespace
 }  // namespace cloak::kms::kms_test

@@ -102,7 +102,8 @@ TEST_F(TpmSwtpmTest, RealQuoteIsAcceptedWithAPinnedAk) {
     write("ak_public.bin", parts->ak_public);
     write("ek_public.bin", parts->ek_public);
     std::vector<std::uint8_t> framed;
-    for (const auto* part : {&parts->attest, &parts->signature, &parts->ak_public}) {
+    for (const auto* part :
+         {&parts->attest, &parts->signature, &parts->ak_public, &parts->ek_public}) {
       framed.push_back(static_cast<std::uint8_t>(part->size() >> 8));
       framed.push_back(static_cast<std::uint8_t>(part->size()));
       framed.insert(framed.end(), part->begin(), part->end());

@@ -172,6 +172,24 @@ absl::StatusOr<v1::ListAuditResponse> GrpcAdminClient::ListAudit(std::uint64_t f
   CLOAK_CLI_CALL(ListAudit, request, v1::ListAuditResponse);
 }
 
+absl::StatusOr<v1::Policy> GrpcAdminClient::GetPolicy(const std::string& name,
+                                                      std::int64_t version) {
+  v1::GetPolicyRequest request;
+  request.set_name(name);
+  request.set_version(version);
+  CLOAK_CLI_CALL(GetPolicy, request, v1::Policy);
+}
+
+absl::StatusOr<v1::Policy> GrpcAdminClient::SetPolicy(const std::string& name,
+                                                      const std::string& document,
+                                                      std::int64_t expected_version) {
+  v1::SetPolicyRequest request;
+  request.set_name(name);
+  request.set_document(document);
+  request.set_expected_version(expected_version);
+  CLOAK_CLI_CALL(SetPolicy, request, v1::Policy);
+}
+
 #undef CLOAK_CLI_CALL
 
 }  // namespace cloak::cli

@@ -41,6 +41,12 @@ class AdminClient {
   // Up to `limit` entries with sequence >= from_sequence, in sequence order.
   virtual absl::StatusOr<v1::ListAuditResponse> ListAudit(std::uint64_t from_sequence,
                                                           int limit) = 0;
+  // Version `version` (0: the latest) of policy `name`; NOT_FOUND when there is none.
+  virtual absl::StatusOr<v1::Policy> GetPolicy(const std::string& name, std::int64_t version) = 0;
+  // Stores `document` as the next version of `name` if its latest version is
+  // `expected_version` (0: none yet); ABORTED when it is another one.
+  virtual absl::StatusOr<v1::Policy> SetPolicy(const std::string& name, const std::string& document,
+                                               std::int64_t expected_version) = 0;
   // HOST:PORT of the key service, for messages.
   virtual const std::string& target() const = 0;
 };
@@ -66,6 +72,9 @@ class GrpcAdminClient final : public AdminClient {
   absl::StatusOr<v1::RotationStatus> RotateKek() override;
   absl::StatusOr<v1::RotationStatus> GetRotationStatus() override;
   absl::StatusOr<v1::ListAuditResponse> ListAudit(std::uint64_t from_sequence, int limit) override;
+  absl::StatusOr<v1::Policy> GetPolicy(const std::string& name, std::int64_t version) override;
+  absl::StatusOr<v1::Policy> SetPolicy(const std::string& name, const std::string& document,
+                                       std::int64_t expected_version) override;
   const std::string& target() const override { return target_; }
 
  private:

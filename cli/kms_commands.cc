@@ -6,6 +6,7 @@
 #include "cli/audit_command.h"
 #include "cli/exit_codes.h"
 #include "cli/health_command.h"
+#include "cli/policy_command.h"
 #include "cli/volumes_command.h"
 
 namespace cloak::cli {
@@ -82,6 +83,58 @@ CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::strin
     action = [shared, full_name, run] { return Connect(*shared, full_name, run); };
   });
   return command;
+}
+
+// `policy get|set|validate` (docs/attestation-policy.md). `validate` needs no key service;
+// `set` checks its file before it connects, so an invalid file never reaches one.
+void AddPolicyCommands(CLI::App& app, std::shared_ptr<Shared> shared,
+                       std::function<int()>& action) {
+  CLI::App* policy = app.add_subcommand("policy", "The attestation policy");
+  policy->require_subcommand(1);
+  auto get_args = std::make_shared<PolicyGetArgs>();
+  CLI::App* get = AddCommand(
+      *policy, "get", "Show the stored attestation policy", shared, "policy get",
+      [get_args](AdminClient& client, const CommandIo& io) {
+        return RunPolicyGet(client, *get_args, io);
+      },
+      action);
+  get->add_option("--version", get_args->version, "Show version N instead of the latest")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
+
+  auto set_args = std::make_shared<PolicySetArgs>();
+  CLI::App* set = policy->add_subcommand(
+      "set", "Validate FILE, then store it as the next attestation policy version");
+  set->add_option("FILE", set_args->path, "Policy document (YAML or JSON)")->required();
+  set->add_option("--expected-version", set_args->expected_version,
+                  "Store only if the current version is N (0: no policy yet); default: the "
+                  "current version")
+      ->check(CLI::NonNegativeNumber)
+      ->type_name("N");
+  set->callback([shared, set_args, &action] {
+    action = [shared, set_args] {
+      if (int code = CheckPolicyFile(set_args->path, *shared->deps.err); code != kExitOk) {
+        return code;
+      }
+      return Connect(*shared, "policy set", [set_args](AdminClient& client, const CommandIo& io) {
+        return RunPolicySet(client, *set_args, io);
+      });
+    };
+  });
+
+  auto validate_path = std::make_shared<std::string>();
+  CLI::App* validate = policy->add_subcommand(
+      "validate", "Check FILE offline; exit 1 listing every error when it is not valid");
+  validate->add_option("FILE", *validate_path, "Policy document (YAML or JSON)")->required();
+  validate->callback([shared, validate_path, &action] {
+    action = [shared, validate_path] {
+      absl::StatusOr<OutputFormat> format = ParseOutputFormat(shared->options.output);
+      if (!format.ok())
+        return UsageError(*shared->deps.err, "policy validate", format.status().message());
+      const CommandIo io{.format = *format, .out = *shared->deps.out, .err = *shared->deps.err};
+      return RunPolicyValidate(*validate_path, io);
+    };
+  });
 }
 
 }  // namespace
@@ -203,6 +256,8 @@ void AddKmsCommands(CLI::App& app, KmsCommandDeps deps, std::function<int()>& ac
                    "A head printed by an earlier verify (N entries, head HASH): the log must "
                    "still hold entry N with hash HASH (catches a cut-off tail)")
       ->type_name("N:HASH");
+
+  AddPolicyCommands(app, shared, action);
 }
 
 }  // namespace cloak::cli

@@ -1,6 +1,6 @@
 #pragma once
 
-// Registers cloakctl's key-service command groups (health, volumes, kek, audit) and the
+// Registers cloakctl's key-service command groups (health, volumes, kek, audit, policy) and the
 // global connection options (--kms, --ca, --cert, --key, --config, -o) on a CLI11 app.
 // The chosen command runs after parsing, through `action`, so that every global option
 // is known before a connection is made.

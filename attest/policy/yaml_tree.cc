@@ -3,6 +3,7 @@
 #include <new>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "attest/policy/policy.h"
 #include "fmt/format.h"
@@ -122,8 +123,8 @@ class TreeBuilder final : public YAML::EventHandler {
         Refuse(top->path, fmt::format("more than {} entries", kMaxListEntries));
       }
       top->have_key = false;
-      top->node->entries.emplace_back(std::move(top->key), std::move(node));
-      return {&top->node->entries.back().second, std::move(path)};
+      top->node->entries.push_back(YamlEntry{.key = std::move(top->key), .value = std::move(node)});
+      return {&top->node->entries.back().value, std::move(path)};
     }
     if (top->node->items.size() >= kMaxListEntries) {
       Refuse(top->path, fmt::format("more than {} entries", kMaxListEntries));

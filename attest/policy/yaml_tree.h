@@ -6,20 +6,26 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace cloak::attest::policy::internal {
 
+struct YamlEntry;
+
 struct YamlNode {
   enum class Kind { kNull, kScalar, kList, kMap };
   Kind kind = Kind::kNull;
-  std::string scalar;           // kScalar
-  bool plain = false;           // kScalar: written without quotes (so true, 7 are not strings)
-  std::vector<YamlNode> items;  // kList
-  std::vector<std::pair<std::string, YamlNode>> entries;  // kMap, in document order
+  std::string scalar;              // kScalar
+  bool plain = false;              // kScalar: written without quotes (so true, 7 are not strings)
+  std::vector<YamlNode> items;     // kList
+  std::vector<YamlEntry> entries;  // kMap, in document order
+};
+
+struct YamlEntry {
+  std::string key;
+  YamlNode value;
 };
 
 // Parses `text` into a tree. Never throws. INVALID_ARGUMENT naming the line (syntax) or

@@ -1,7 +1,8 @@
 #pragma once
 
 // FakeAdminClient: an in-memory AdminService for the commands' unit tests. Volumes and
-// audit entries are paged like the service does; rotation answers come from a script.
+// audit entries are paged like the service does; rotation answers come from a script;
+// policies are versioned like the store keeps them.
 
 #include <deque>
 #include <string>
@@ -69,6 +70,40 @@ class FakeAdminClient final : public AdminClient {
     return response;
   }
 
+  absl::StatusOr<v1::Policy> GetPolicy(const std::string& name, std::int64_t version) override {
+    ++calls;
+    if (!error.ok()) return error;
+    const v1::Policy* found = nullptr;
+    for (const v1::Policy& policy : policies) {
+      if (policy.name() == name && (version == 0 || policy.version() == version)) found = &policy;
+    }
+    if (found == nullptr) return absl::NotFoundError("policy " + name + ": not found");
+    return *found;
+  }
+
+  // As the store does: the next version when the latest is `expected_version`.
+  absl::StatusOr<v1::Policy> SetPolicy(const std::string& name, const std::string& document,
+                                       std::int64_t expected_version) override {
+    ++calls;
+    ++policy_sets;
+    if (!error.ok()) return error;
+    std::int64_t latest = 0;
+    for (const v1::Policy& policy : policies) {
+      if (policy.name() == name) latest = policy.version();
+    }
+    if (latest != expected_version) {
+      return absl::AbortedError("policy '" + name + "' is at version " + std::to_string(latest) +
+                                ", not " + std::to_string(expected_version) + "; read it again");
+    }
+    v1::Policy stored;
+    stored.set_name(name);
+    stored.set_version(latest + 1);
+    stored.set_document(document);
+    stored.set_created_at_unix_ms(1795000000000 + latest);
+    policies.push_back(stored);
+    return stored;
+  }
+
   const std::string& target() const override { return target_; }
 
   // Rotation answers in order; the last one repeats; none scripted: an idle status.
@@ -88,6 +123,8 @@ class FakeAdminClient final : public AdminClient {
   std::deque<v1::RotationStatus> rotation;
   std::vector<v1::AuditEntry> audit;
   int max_audit_page = 1000;
+  std::vector<v1::Policy> policies;  // every stored version, in order
+  int policy_sets = 0;
   int calls = 0;
   std::string target_ = "kms.test:7443";
 };

@@ -85,6 +85,13 @@ class KmsCommandsTest : public ::testing::Test {
     absl::StatusOr<v1::ListAuditResponse> ListAudit(std::uint64_t from, int limit) override {
       return f_->ListAudit(from, limit);
     }
+    absl::StatusOr<v1::Policy> GetPolicy(const std::string& name, std::int64_t v) override {
+      return f_->GetPolicy(name, v);
+    }
+    absl::StatusOr<v1::Policy> SetPolicy(const std::string& name, const std::string& document,
+                                         std::int64_t expected) override {
+      return f_->SetPolicy(name, document, expected);
+    }
     const std::string& target() const override { return f_->target(); }
 
    private:
@@ -155,6 +162,34 @@ TEST_F(KmsCommandsTest, CommandArgumentsReachTheCommand) {
   }
   ASSERT_EQ(Run({"volumes", "list", "--limit", "12", "-o", "json"}), kExitOk) << err_.str();
   EXPECT_EQ(nlohmann::json::parse(out_.str())["volumes"].size(), 12u);
+}
+
+TEST_F(KmsCommandsTest, PolicyValidateNeedsNoKeyService) {
+  const std::string good = Write("good.yaml", "version: 1\nnone: {}\nrules: []\n");
+  EXPECT_EQ(Run({"policy", "validate", good}), kExitOk) << err_.str();
+  const std::string bad = Write("bad.yaml", "version: 1\nnone: {}\nrules: [{name: X}]\n");
+  EXPECT_EQ(Run({"policy", "validate", bad, "-o", "json"}), kExitFailed);
+  EXPECT_FALSE(connected_.has_value());
+  EXPECT_EQ(client_->calls, 0);
+  EXPECT_EQ(Run({"policy", "validate"}), kExitUsage);
+}
+
+TEST_F(KmsCommandsTest, PolicySetChecksTheFileBeforeItConnects) {
+  // No connection settings at all: an invalid file still fails as invalid (exit 1).
+  const std::string bad = Write("bad.yaml", "version: 1\nnone: {}\nrules: [{name: X}]\n");
+  EXPECT_EQ(Run({"policy", "set", bad}), kExitFailed);
+  EXPECT_FALSE(connected_.has_value());
+  EXPECT_THAT(err_.str(), HasSubstr("rules[0].name: rule names are"));
+
+  Write("default.yaml", "kms: h:1\nca: /a\ncert: /b\nkey: /c\n");
+  const std::string good = Write("good.yaml", "version: 1\nnone: {}\nrules: []\n");
+  ASSERT_EQ(Run({"policy", "set", good, "--expected-version", "0"}), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("attestation policy version 1 stored"));
+  EXPECT_EQ(Run({"policy", "set", good, "--expected-version", "-1"}), kExitUsage);
+  out_.str("");
+  ASSERT_EQ(Run({"policy", "get", "--version", "1", "-o", "json"}), kExitOk) << err_.str();
+  EXPECT_EQ(nlohmann::json::parse(out_.str())["version"], 1);
+  EXPECT_EQ(Run({"policy", "get", "--version", "0"}), kExitUsage);
 }
 
 }  // namespace

@@ -25,12 +25,34 @@ using testing::MustParse;
 
 constexpr std::uint64_t kDebugBit = 1ull << 19;
 
-struct SnpCase {
+// One evaluation: a document (empty: BaseDocument()), a change to good claims, and the
+// exact refusal (empty: accepted).
+template <typename Claims>
+struct EvalCase {
   std::string name;
-  std::string document;  // empty: BaseDocument()
-  std::function<void(SnpClaims&)> change;
-  std::string error;  // empty: accepted
+  std::string document;
+  std::function<void(Claims&)> change;
+  std::string error;
 };
+using SnpCase = EvalCase<SnpClaims>;
+using TpmCase = EvalCase<TpmClaims>;
+
+template <typename Claims, typename Evaluate>
+void RunCases(const std::vector<EvalCase<Claims>>& cases, Claims (*good)(), Evaluate evaluate) {
+  for (const EvalCase<Claims>& c : cases) {
+    const AttestationPolicy policy = MustParse(c.document.empty() ? BaseDocument() : c.document);
+    Claims claims = good();
+    c.change(claims);
+    absl::StatusOr<PolicyDecision> decision = evaluate(policy, claims);
+    if (c.error.empty()) {
+      EXPECT_TRUE(decision.ok()) << c.name << ": " << decision.status();
+    } else {
+      ASSERT_FALSE(decision.ok()) << c.name;
+      EXPECT_EQ(decision.status().code(), absl::StatusCode::kPermissionDenied) << c.name;
+      EXPECT_EQ(decision.status().message(), c.error) << c.name;
+    }
+  }
+}
 
 std::string SnpDocument(const std::string& section) {
   return Fill("version: 1\nsev-snp: {measurements: [{M1}, {M2}]" + section +
@@ -93,19 +115,8 @@ TEST(EvaluateSnpTest, EachCheckOfTheSection) {
        [](SnpClaims&) {},
        "sev-snp: the policy has no sev-snp section, so SEV-SNP guests are refused"},
   };
-  for (const SnpCase& c : cases) {
-    const AttestationPolicy policy = MustParse(c.document.empty() ? BaseDocument() : c.document);
-    SnpClaims claims = GoodSnpClaims();
-    c.change(claims);
-    absl::StatusOr<PolicyDecision> decision = EvaluateSnp(policy, claims);
-    if (c.error.empty()) {
-      EXPECT_TRUE(decision.ok()) << c.name << ": " << decision.status();
-    } else {
-      ASSERT_FALSE(decision.ok()) << c.name;
-      EXPECT_EQ(decision.status().code(), absl::StatusCode::kPermissionDenied) << c.name;
-      EXPECT_EQ(decision.status().message(), c.error) << c.name;
-    }
-  }
+  RunCases(cases, GoodSnpClaims,
+           [](const AttestationPolicy& p, const SnpClaims& c) { return EvaluateSnp(p, c); });
 }
 
 TEST(EvaluateSnpTest, FirstMatchingRuleDecidesRoleIdentityAndSelector) {
@@ -184,13 +195,6 @@ TEST(EvaluateSnpTest, EmptyAllowListNeedsTheOfflineOption) {
   EXPECT_TRUE(EvaluateSnp(narrowed, debug, offline).ok());
 }
 
-struct TpmCase {
-  std::string name;
-  std::string document;  // empty: BaseDocument()
-  std::function<void(TpmClaims&)> change;
-  std::string error;
-};
-
 TEST(EvaluateTpmTest, EachCheckOfTheSection) {
   const std::string ek_ca = Fill(
       "version: 1\ntpm: {pcrs: {7: [{PCR7A}]}, allow_ek_ca: true}\nrules: [{name: w, role: "
@@ -236,19 +240,8 @@ TEST(EvaluateTpmTest, EachCheckOfTheSection) {
       {"no tpm section", Fill("version: 1\nsev-snp: {measurements: [{M1}]}\nrules: []\n"),
        [](TpmClaims&) {}, "tpm: the policy has no tpm section, so TPM guests are refused"},
   };
-  for (const TpmCase& c : cases) {
-    const AttestationPolicy policy = MustParse(c.document.empty() ? BaseDocument() : c.document);
-    TpmClaims claims = GoodTpmClaims();
-    c.change(claims);
-    absl::StatusOr<PolicyDecision> decision = EvaluateTpm(policy, claims);
-    if (c.error.empty()) {
-      EXPECT_TRUE(decision.ok()) << c.name << ": " << decision.status();
-    } else {
-      ASSERT_FALSE(decision.ok()) << c.name;
-      EXPECT_EQ(decision.status().code(), absl::StatusCode::kPermissionDenied) << c.name;
-      EXPECT_EQ(decision.status().message(), c.error) << c.name;
-    }
-  }
+  RunCases(cases, GoodTpmClaims,
+           [](const AttestationPolicy& p, const TpmClaims& c) { return EvaluateTpm(p, c); });
 }
 
 TEST(EvaluateTpmTest, RulesNarrowByPcrsAndAkAndGiveIdentities) {

@@ -1,7 +1,8 @@
 #pragma once
 
 // Test data access for the SEV-SNP tests: the shared attestation vectors (which must be
-// present: a missing directory fails the test rather than skipping it) and temp dirs.
+// present: a missing directory fails the test rather than skipping it) and temp dirs (the
+// kms tests' TempDir).
 
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/kms/crypto/temp_dir.h"
 
 namespace cloak::attest::snp::snp_test {
 
@@ -52,23 +54,7 @@ inline std::vector<std::uint8_t> FromHex(const std::string& hex) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = std::filesystem::temp_directory_path().string() + "/cloak-snp-XXXXXX";
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::cloak::kms::kms_test::TempDir;
 
 inline void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;

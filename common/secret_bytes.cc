@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -13,12 +14,55 @@
 namespace cloak {
 namespace {
 
+// OpenSSL's secure heap: one arena, mmap'ed with guard pages, mlock'ed and marked
+// MADV_DONTDUMP, so secrets are neither swapped nor written into a core dump; also used by
+// OpenSSL itself for private-key BIGNUMs. Allocation is a free-list lookup, not a syscall.
+constexpr std::size_t kSecureHeapSize = std::size_t{4} << 20;  // a power of two
+constexpr std::size_t kSecureHeapMinimum = 32;
+
 class LockedAllocator final : public SecretAllocator {
  public:
+  LockedAllocator() {
+    const int initialised = CRYPTO_secure_malloc_init(kSecureHeapSize, kSecureHeapMinimum);
+    secure_heap_ = initialised != 0;
+    if (initialised != 1) {
+      spdlog::warn("the locked secret heap is {}; secrets use individually locked pages instead",
+                   initialised == 0 ? "unavailable"
+                                    : "not locked (raise RLIMIT_MEMLOCK or grant "
+                                      "CAP_IPC_LOCK)");
+    }
+  }
+
   void* Allocate(std::size_t size) override {
-    void* data = std::calloc(1, size);
-    if (data == nullptr) return nullptr;
-    if (mlock(data, size) != 0) {
+    if (secure_heap_) {
+      void* data = CRYPTO_secure_zalloc(size, OPENSSL_FILE, OPENSSL_LINE);
+      if (data != nullptr) return data;
+    }
+    return AllocatePages(size);
+  }
+
+  void Deallocate(void* data, std::size_t size) override {
+    if (secure_heap_ && CRYPTO_secure_allocated(data)) {
+      CRYPTO_secure_clear_free(data, size, OPENSSL_FILE, OPENSSL_LINE);
+      return;
+    }
+    munmap(data, RoundToPages(size));  // munmap also drops the lock
+  }
+
+ private:
+  static std::size_t RoundToPages(std::size_t size) {
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    return (size + page - 1) / page * page;
+  }
+
+  // The heap is full or unavailable: whole pages of our own, so that unlocking them
+  // never unlocks a neighbour's secret on a shared page.
+  void* AllocatePages(std::size_t size) {
+    void* data = mmap(nullptr, RoundToPages(size), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) return nullptr;
+    madvise(data, RoundToPages(size), MADV_DONTDUMP);
+    if (mlock(data, RoundToPages(size)) != 0) {
       const int error_number = errno;
       std::call_once(warned_, [error_number] {
         spdlog::warn(
@@ -30,12 +74,7 @@ class LockedAllocator final : public SecretAllocator {
     return data;
   }
 
-  void Deallocate(void* data, std::size_t size) override {
-    munlock(data, size);  // Harmless when the lock had failed.
-    std::free(data);
-  }
-
- private:
+  bool secure_heap_ = false;
   std::once_flag warned_;
 };
 

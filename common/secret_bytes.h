@@ -2,7 +2,7 @@
 
 // SecretBytes: the one type that holds key material in Cloak.
 //
-// Move-only; the buffer is locked into RAM (mlock) so it is never swapped, wiped with
+// Move-only; the buffer is locked into RAM (mlock) and left out of core dumps, wiped with
 // OPENSSL_cleanse before it is released (on destruction, on move-assignment over an
 // existing buffer, and on Resize), and has no printable form. Equality is constant-time
 // in the contents. The raw bytes are reachable only through SecretData() /
@@ -26,8 +26,10 @@ class SecretAllocator {
   virtual void Deallocate(void* data, std::size_t size) = 0;
 };
 
-// The process-wide default: malloc + mlock, warning once (through the default logger)
-// when RLIMIT_MEMLOCK refuses the lock. Thread-safe.
+// The process-wide default: OpenSSL's secure heap (a locked arena, excluded from core
+// dumps), falling back to locked pages of their own when the arena is full or cannot be
+// set up; warns once (through the default logger) when memory cannot be locked.
+// Thread-safe.
 SecretAllocator& DefaultSecretAllocator();
 
 class SecretBytes {

@@ -1,6 +1,7 @@
 #include "kms/service/session_tokens.h"
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cstring>
 #include <string_view>
@@ -122,6 +123,38 @@ absl::StatusOr<SessionToken> SessionTokens::Verify(std::span<const std::uint8_t>
   if (token.size() < kFixedSize + kSignatureSize || token.size() > kMaxSessionTokenSize) {
     return Unauthenticated();
   }
+  std::array<std::uint8_t, 32> digest{};
+  SHA256(token.data(), token.size(), digest.data());
+  const absl::Time now = clock_.Now();
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto found = verified_.find(digest);
+    if (found != verified_.end()) {
+      if (now >= found->second.expires_at) {
+        verified_.erase(found);
+        return absl::UnauthenticatedError("session_token: expired; attest again");
+      }
+      return found->second;
+    }
+  }
+  ASSIGN_OR_RETURN(SessionToken parsed, VerifySignedToken(token));
+  std::lock_guard lock(cache_mutex_);
+  ++signature_checks_;
+  if (verified_.size() >= kVerifiedCacheSize) {
+    std::erase_if(verified_, [now](const auto& entry) { return now >= entry.second.expires_at; });
+    if (verified_.size() >= kVerifiedCacheSize) verified_.clear();
+  }
+  verified_.emplace(digest, parsed);
+  return parsed;
+}
+
+std::uint64_t SessionTokens::signature_checks() const {
+  std::lock_guard lock(cache_mutex_);
+  return signature_checks_;
+}
+
+absl::StatusOr<SessionToken> SessionTokens::VerifySignedToken(
+    std::span<const std::uint8_t> token) const {
   const std::size_t payload_size = token.size() - kSignatureSize;
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx ||

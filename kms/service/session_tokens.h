@@ -12,7 +12,9 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,7 +64,16 @@ class SessionTokens {
 
   // Checks the signature, the encoding and the expiry. Thread-safe. UNAUTHENTICATED for
   // anything but a well-formed, correctly signed, unexpired token.
+  //
+  // A node presents the same token for every volume key of its session, so a token whose
+  // signature verified is remembered (by its SHA-256, up to kVerifiedCacheSize tokens)
+  // and later presentations skip the Ed25519 verification; the expiry is checked on
+  // every call.
   absl::StatusOr<SessionToken> Verify(std::span<const std::uint8_t> token) const;
+
+  static constexpr std::size_t kVerifiedCacheSize = 16384;
+  // Signature verifications performed so far (cache misses); for tests.
+  std::uint64_t signature_checks() const;
 
   absl::Duration ttl() const { return ttl_; }
 
@@ -70,9 +81,14 @@ class SessionTokens {
   struct Keys;
   SessionTokens(std::unique_ptr<Keys> keys, const Clock& clock, absl::Duration ttl);
 
+  absl::StatusOr<SessionToken> VerifySignedToken(std::span<const std::uint8_t> token) const;
+
   std::unique_ptr<Keys> keys_;
   const Clock& clock_;
   const absl::Duration ttl_;
+  mutable std::mutex cache_mutex_;
+  mutable std::map<std::array<std::uint8_t, 32>, SessionToken> verified_;  // by SHA-256
+  mutable std::uint64_t signature_checks_ = 0;
 };
 
 }  // namespace cloak::kms

@@ -90,6 +90,9 @@ absl::Status UnknownVolume(std::string_view volume_id) {
   return absl::NotFoundError(fmt::format("volume '{}' is not in the key store", volume_id));
 }
 
+// Audit events committed in one transaction at most (concurrent key releases).
+constexpr std::size_t kMaxAuditBatch = 512;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteKeyStore>> SqliteKeyStore::Open(
@@ -123,7 +126,21 @@ SqliteKeyStore::SqliteKeyStore(std::unique_ptr<sqlite::Database> db, const Clock
     : db_(std::move(db)),
       clock_(clock),
       options_(std::move(options)),
-      schema_version_(schema_version) {}
+      schema_version_(schema_version),
+      audit_batcher_(
+          [this](const std::vector<AuditEvent>& events) {
+            return Mutate([&]() -> absl::StatusOr<std::vector<AuditEntry>> {
+              std::vector<AuditEntry> entries;
+              entries.reserve(events.size());
+              const absl::Time now = Now();
+              for (const AuditEvent& event : events) {
+                ASSIGN_OR_RETURN(AuditEntry entry, AppendLocked(event, now));
+                entries.push_back(std::move(entry));
+              }
+              return entries;
+            });
+          },
+          kMaxAuditBatch) {}
 
 SqliteKeyStore::~SqliteKeyStore() {
   std::lock_guard lock(mutex_);

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/fault_injection.h"
+#include "kms/store/audit_batcher.h"
 #include "kms/store/clock.h"
 #include "kms/store/key_store.h"
 #include "kms/store/sqlite_db.h"
@@ -78,6 +79,8 @@ class SqliteKeyStore final : public KeyStore {
   absl::StatusOr<AuditHead> VerifyAuditChain() override;
 
   std::int64_t schema_version() const { return schema_version_; }
+  // Audit commits so far (AppendAudit group-commits concurrent events; tests).
+  std::size_t audit_commits() const { return audit_batcher_.commits(); }
 
  private:
   SqliteKeyStore(std::unique_ptr<sqlite::Database> db, const Clock& clock,
@@ -107,6 +110,8 @@ class SqliteKeyStore final : public KeyStore {
   std::int64_t schema_version_;
   bool shred_ = false;  // set by a mutation that erased key bytes
   bool shred_checkpoint_pending_ = false;
+  // Declared last: its commit function uses the members above.
+  AuditBatcher audit_batcher_;
 };
 
 template <typename Fn>

@@ -240,7 +240,7 @@ absl::StatusOr<AuditEntry> SqliteKeyStore::AppendLocked(AuditEvent event, absl::
 
 absl::StatusOr<AuditEntry> SqliteKeyStore::AppendAudit(const AuditEvent& event) {
   RETURN_IF_ERROR(ValidateAuditEvent(event));
-  return Mutate([&]() { return AppendLocked(event, Now()); });
+  return audit_batcher_.Append(event);
 }
 
 absl::StatusOr<std::vector<AuditEntry>> SqliteKeyStore::ListAudit(std::uint64_t from_sequence,

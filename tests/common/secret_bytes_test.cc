@@ -1,5 +1,7 @@
 #include "common/secret_bytes.h"
 
+#include <openssl/crypto.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -115,6 +117,27 @@ TEST(SecretBytesTest, SizedConstructorZeroFills) {
 TEST(SecretBytesTest, PrintsOnlyItsSize) {
   const auto secret = SecretBytes::CopyFrom(Pattern(8, 'A'));
   EXPECT_EQ(::testing::PrintToString(secret), "SecretBytes(8 bytes, redacted)");
+}
+
+}  // namespace
+}  // namespace cloak
+
+namespace cloak {
+namespace {
+
+// The default allocator serves secrets from OpenSSL's locked secure heap, and once that
+// is full, from pages of their own; both kinds read back and release cleanly.
+TEST(DefaultSecretAllocatorTest, SecretsLiveInTheLockedHeapAndOverflowToOwnPages) {
+  SecretBytes small(64);
+  ASSERT_EQ(small.size(), 64u);
+  EXPECT_EQ(CRYPTO_secure_malloc_initialized(), 1);
+  EXPECT_EQ(CRYPTO_secure_allocated(small.SecretData()), 1);
+  // Larger than the whole arena: cannot come from it.
+  SecretBytes huge(std::size_t{8} << 20);
+  EXPECT_EQ(CRYPTO_secure_allocated(huge.SecretData()), 0);
+  huge.MutableSecretData()[huge.size() - 1] = 0x5a;
+  EXPECT_EQ(huge.SecretData()[huge.size() - 1], 0x5a);
+  EXPECT_EQ(huge.SecretData()[0], 0);
 }
 
 }  // namespace

@@ -35,7 +35,9 @@ void Writes::Delete(std::string key) {
 
 void Writes::ExpectAbsent(std::string key) { absent_.push_back(std::move(key)); }
 
-void Writes::Append(AuditEvent event, absl::Time time) { audit_.emplace(std::move(event), time); }
+void Writes::Append(AuditEvent event, absl::Time time) {
+  audit_.emplace_back(std::move(event), time);
+}
 
 etcdserverpb::Compare RevisionIs(const std::string& key, std::int64_t mod_revision) {
   etcdserverpb::Compare compare;

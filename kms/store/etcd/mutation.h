@@ -39,20 +39,21 @@ class Writes {
   void Delete(std::string key);
   // Adds a compare that `key` does not exist (for keys not in the Snapshot).
   void ExpectAbsent(std::string key);
-  // The audit event the mutation appends, stamped with `time`; exactly once.
+  // An audit event the mutation appends, stamped with `time`: at least once per
+  // mutation; several (a group commit) are chained in the order appended.
   void Append(AuditEvent event, absl::Time time);
   // After the commit, compact etcd's history up to it (the mutation erased a key).
   void CompactAfterCommit() { compact_ = true; }
 
   const std::vector<etcdserverpb::RequestOp>& ops() const { return ops_; }
   const std::vector<std::string>& absent() const { return absent_; }
-  const std::optional<std::pair<AuditEvent, absl::Time>>& audit() const { return audit_; }
+  const std::vector<std::pair<AuditEvent, absl::Time>>& audit() const { return audit_; }
   bool compact() const { return compact_; }
 
  private:
   std::vector<etcdserverpb::RequestOp> ops_;
   std::vector<std::string> absent_;
-  std::optional<std::pair<AuditEvent, absl::Time>> audit_;
+  std::vector<std::pair<AuditEvent, absl::Time>> audit_;
   bool compact_ = false;
 };
 

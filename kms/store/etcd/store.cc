@@ -28,6 +28,10 @@ etcdserverpb::RequestOp PointRead(const std::string& key) {
   return op;
 }
 
+// Audit events in one Txn at most: each adds a compare and a put, and etcd refuses a
+// Txn with more than 128 operations of either kind by default (--max-txn-ops).
+constexpr std::size_t kMaxAuditBatch = 100;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EtcdKeyStore>> EtcdKeyStore::Open(const EtcdOptions& options) {
@@ -56,7 +60,9 @@ EtcdKeyStore::EtcdKeyStore(std::unique_ptr<Client> client, const EtcdOptions& op
     : client_(std::move(client)),
       options_(options),
       keys_(options.key_prefix),
-      clock_(options.clock != nullptr ? *options.clock : system_clock_) {}
+      clock_(options.clock != nullptr ? *options.clock : system_clock_),
+      audit_batcher_([this](const std::vector<AuditEvent>& events) { return CommitAudit(events); },
+                     kMaxAuditBatch) {}
 
 absl::Time EtcdKeyStore::Now() const {
   return absl::FromUnixMicros(absl::ToUnixMicros(clock_.Now()));
@@ -114,7 +120,7 @@ void EtcdKeyStore::WriteVolume(Writes& writes, const Volume* old, const Volume& 
 
 absl::StatusOr<etcdserverpb::TxnRequest> EtcdKeyStore::BuildCommit(const Snapshot& snapshot,
                                                                    const Writes& writes,
-                                                                   AuditEntry* entry) const {
+                                                                   AuditEntry* last_entry) const {
   etcdserverpb::TxnRequest request;
   for (const auto& [key, revision] : snapshot.revisions()) {
     *request.add_compare() = RevisionIs(key, revision);
@@ -123,22 +129,24 @@ absl::StatusOr<etcdserverpb::TxnRequest> EtcdKeyStore::BuildCommit(const Snapsho
     if (!snapshot.revisions().contains(key)) *request.add_compare() = RevisionIs(key, 0);
   }
   for (const etcdserverpb::RequestOp& op : writes.ops()) *request.add_success() = op;
-  if (!writes.audit()) {
+  if (writes.audit().empty()) {
     return absl::InternalError("an etcd key store mutation came without its audit event");
   }
   ASSIGN_OR_RETURN(AuditHead head, ReadHead(snapshot));
-  *entry = NextAuditEntry(head, writes.audit()->second, writes.audit()->first);
-  std::string entry_key = keys_.Audit(entry->sequence);
-  // The head's compare already keeps two writers off one sequence number; this one
-  // also refuses to overwrite an entry should the head ever lag behind the log.
-  *request.add_compare() = RevisionIs(entry_key, 0);
-  etcdserverpb::RequestOp& put_entry = *request.add_success();
-  put_entry.mutable_request_put()->set_key(entry_key);
-  put_entry.mutable_request_put()->set_value(EncodeAuditEntry(*entry));
+  for (const auto& [event, time] : writes.audit()) {
+    *last_entry = NextAuditEntry(head, time, event);
+    head = AuditHead{last_entry->sequence, last_entry->hash};
+    std::string entry_key = keys_.Audit(last_entry->sequence);
+    // The head's compare already keeps two writers off one sequence number; this one
+    // also refuses to overwrite an entry should the head ever lag behind the log.
+    *request.add_compare() = RevisionIs(entry_key, 0);
+    etcdserverpb::RequestOp& put_entry = *request.add_success();
+    put_entry.mutable_request_put()->set_key(entry_key);
+    put_entry.mutable_request_put()->set_value(EncodeAuditEntry(*last_entry));
+  }
   etcdserverpb::RequestOp& put_head = *request.add_success();
   put_head.mutable_request_put()->set_key(keys_.AuditHead());
-  put_head.mutable_request_put()->set_value(
-      EncodeAuditHead(AuditHead{entry->sequence, entry->hash}));
+  put_head.mutable_request_put()->set_value(EncodeAuditHead(head));
   return request;
 }
 

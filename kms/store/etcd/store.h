@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "fmt/format.h"
+#include "kms/store/audit_batcher.h"
 #include "kms/store/clock.h"
 #include "kms/store/etcd/client.h"
 #include "kms/store/etcd/codec.h"
@@ -85,14 +86,16 @@ class EtcdKeyStore final : public KeyStore {
                                                    std::string_view volume_id) const;
   // Writes `row` (and its KEK index entry) in place of `old` (null for a new row).
   void WriteVolume(Writes& writes, const Volume* old, const Volume& row) const;
-  // Turns `writes` into the commit Txn on top of `snapshot`; the audit entry follows
-  // `head` and is returned through `entry`.
+  // Turns `writes` into the commit Txn on top of `snapshot`; the audit entries follow
+  // the snapshot's head, and the last of them is returned through `last_entry`.
   absl::StatusOr<etcdserverpb::TxnRequest> BuildCommit(const Snapshot& snapshot,
                                                        const Writes& writes,
-                                                       AuditEntry* entry) const;
+                                                       AuditEntry* last_entry) const;
   absl::StatusOr<AuditHead> ReadHead(const Snapshot& snapshot) const;
   // Sleeps a random time that grows with `attempt`, never past `deadline`.
   static void Backoff(int attempt, absl::Time deadline);
+  // One Txn appending `events` in order (AuditBatcher's commit).
+  absl::StatusOr<std::vector<AuditEntry>> CommitAudit(const std::vector<AuditEvent>& events);
   void CompactTo(std::int64_t revision);
 
   std::unique_ptr<Client> client_;
@@ -101,6 +104,8 @@ class EtcdKeyStore final : public KeyStore {
   SystemClock system_clock_;
   const Clock& clock_;
   std::timed_mutex mutate_mutex_;
+  // Declared last: its commit function uses the members above.
+  AuditBatcher audit_batcher_;
 };
 
 template <typename T, typename Fn>

@@ -244,20 +244,27 @@ absl::StatusOr<PolicyRecord> EtcdKeyStore::GetPolicy(std::string_view name, std:
 
 absl::StatusOr<AuditEntry> EtcdKeyStore::AppendAudit(const AuditEvent& event) {
   RETURN_IF_ERROR(ValidateAuditEvent(event));
-  // The entry is only known once BuildCommit links it to the head; Mutate hands back
-  // what `fn` returned, so the entry is read back from the head it was built on.
-  AuditEntry appended;
-  absl::StatusOr<AuditHead> head =
-      Mutate<AuditHead>("appending an audit event", {},
-                        [&](const Snapshot& snapshot, Writes& writes) -> absl::StatusOr<AuditHead> {
-                          ASSIGN_OR_RETURN(AuditHead current, ReadHead(snapshot));
-                          absl::Time now = Now();
-                          appended = NextAuditEntry(current, now, event);
-                          writes.Append(event, now);
-                          return AuditHead{appended.sequence, appended.hash};
-                        });
-  if (!head.ok()) return head.status();
-  return appended;
+  return audit_batcher_.Append(event);
+}
+
+absl::StatusOr<std::vector<AuditEntry>> EtcdKeyStore::CommitAudit(
+    const std::vector<AuditEvent>& events) {
+  // The entries are only known once linked to the head Mutate read; BuildCommit links
+  // them the same way from the same head and time.
+  return Mutate<std::vector<AuditEntry>>(
+      "appending audit events", {},
+      [&](const Snapshot& snapshot, Writes& writes) -> absl::StatusOr<std::vector<AuditEntry>> {
+        ASSIGN_OR_RETURN(AuditHead head, ReadHead(snapshot));
+        const absl::Time now = Now();
+        std::vector<AuditEntry> entries;
+        entries.reserve(events.size());
+        for (const AuditEvent& event : events) {
+          entries.push_back(NextAuditEntry(head, now, event));
+          head = AuditHead{entries.back().sequence, entries.back().hash};
+          writes.Append(event, now);
+        }
+        return entries;
+      });
 }
 
 absl::StatusOr<std::vector<AuditEntry>> EtcdKeyStore::ListAudit(std::uint64_t from_sequence,

@@ -52,6 +52,35 @@ TEST(SessionTokensTest, ForeignKeyTamperingAndExpiryAreUnauthenticated) {
   EXPECT_EQ(a->Verify(fresh).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
+TEST(SessionTokensTest, RepeatedTokensSkipTheSignatureButNeverTheExpiryOrTheBytes) {
+  FakeClock clock;
+  auto tokens = SessionTokens::Create(RandomSecret(32).value(), clock).value();
+  std::vector<std::uint8_t> token = tokens->Issue(Sample(), nullptr).value();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(tokens->Verify(token).ok());
+  EXPECT_EQ(tokens->signature_checks(), 1u);
+  // A tampered copy of a remembered token is a different token: verified in full, refused.
+  std::vector<std::uint8_t> tampered = token;
+  tampered[20] ^= 0x80;
+  EXPECT_EQ(tokens->Verify(tampered).status().code(), absl::StatusCode::kUnauthenticated);
+  // Remembered or not, an expired token is refused.
+  clock.Advance(SessionTokens::kDefaultTtl);
+  EXPECT_EQ(tokens->Verify(token).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(tokens->Verify(token).status().code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(SessionTokensTest, TheVerifiedCacheStaysBounded) {
+  FakeClock clock;
+  auto tokens = SessionTokens::Create(RandomSecret(32).value(), clock).value();
+  std::vector<std::uint8_t> first = tokens->Issue(Sample(), nullptr).value();
+  ASSERT_TRUE(tokens->Verify(first).ok());
+  for (std::size_t i = 0; i < SessionTokens::kVerifiedCacheSize; ++i) {
+    ASSERT_TRUE(tokens->Verify(tokens->Issue(Sample(), nullptr).value()).ok());
+  }
+  const std::uint64_t checks = tokens->signature_checks();
+  ASSERT_TRUE(tokens->Verify(first).ok());  // evicted with the rest: verified again
+  EXPECT_EQ(tokens->signature_checks(), checks + 1);
+}
+
 TEST(SessionTokensTest, CreateChecksItsInputs) {
   FakeClock clock;
   EXPECT_EQ(SessionTokens::Create(RandomSecret(16).value(), clock).status().code(),

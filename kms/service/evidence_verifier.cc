@@ -40,6 +40,26 @@ AttestationBinding ComputeBinding(std::span<const std::uint8_t> nonce,
   return binding;
 }
 
+std::array<std::uint8_t, 32> ComputeTpmExtraData(
+    std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> ephemeral_public_key) {
+  std::vector<std::uint8_t> input(kBindingLabel.begin(), kBindingLabel.end());
+  input.insert(input.end(), nonce.begin(), nonce.end());
+  input.insert(input.end(), ephemeral_public_key.begin(), ephemeral_public_key.end());
+  std::array<std::uint8_t, 32> digest{};
+  SHA256(input.data(), input.size(), digest.data());
+  return digest;
+}
+
+AttestationChallenge AttestationChallenge::For(std::span<const std::uint8_t> nonce,
+                                               std::span<const std::uint8_t> ephemeral_public_key) {
+  AttestationChallenge challenge;
+  challenge.nonce.assign(nonce.begin(), nonce.end());
+  challenge.ephemeral_public_key.assign(ephemeral_public_key.begin(), ephemeral_public_key.end());
+  challenge.binding = ComputeBinding(nonce, ephemeral_public_key);
+  challenge.tpm_extra_data = ComputeTpmExtraData(nonce, ephemeral_public_key);
+  return challenge;
+}
+
 bool ConstantTimeEquals(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
@@ -48,7 +68,7 @@ bool ConstantTimeEquals(std::span<const std::uint8_t> a, std::span<const std::ui
 
 absl::StatusOr<Claims> NoneVerifier::Verify(EvidenceType type,
                                             std::span<const std::uint8_t> evidence,
-                                            const AttestationBinding& expected_binding) {
+                                            const AttestationChallenge& challenge) {
   if (!insecure_allow_unattested_) {
     return absl::PermissionDeniedError(
         "evidence type none is refused: the key service was not started with "
@@ -63,7 +83,7 @@ absl::StatusOr<Claims> NoneVerifier::Verify(EvidenceType type,
     return absl::UnauthenticatedError(
         "evidence: none evidence must be the 64-byte binding followed by 1..128 identity bytes");
   }
-  if (!ConstantTimeEquals(evidence.first(kBindingSize), expected_binding)) {
+  if (!ConstantTimeEquals(evidence.first(kBindingSize), challenge.binding)) {
     return absl::UnauthenticatedError(
         "evidence: the binding does not match SHA-512(\"cloak-attest-v1\" || nonce || "
         "ephemeral_public_key)");

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,6 +33,23 @@ using AttestationBinding = std::array<std::uint8_t, kBindingSize>;
 AttestationBinding ComputeBinding(std::span<const std::uint8_t> nonce,
                                   std::span<const std::uint8_t> ephemeral_public_key);
 
+// SHA-256 of the same input as the binding: what a TPM quote carries as extraData
+// (qualifyingData), since TPM2_Quote takes at most a digest-sized value. Thread-safe.
+std::array<std::uint8_t, 32> ComputeTpmExtraData(
+    std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> ephemeral_public_key);
+
+// What evidence must bind to be fresh and tied to the caller's ephemeral key: the Attest
+// request's nonce and key, and both digests of them.
+struct AttestationChallenge {
+  std::vector<std::uint8_t> nonce;                 // 32 bytes, from Challenge
+  std::vector<std::uint8_t> ephemeral_public_key;  // X25519, 32 bytes
+  AttestationBinding binding{};                    // SNP and TDX report data
+  std::array<std::uint8_t, 32> tpm_extra_data{};   // TPM quote extraData
+
+  static AttestationChallenge For(std::span<const std::uint8_t> nonce,
+                                  std::span<const std::uint8_t> ephemeral_public_key);
+};
+
 // Full-length constant-time comparison; false when the sizes differ. Thread-safe.
 bool ConstantTimeEquals(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
 
@@ -43,18 +61,21 @@ struct Claims {
   std::string chip_id;                    // hex; empty when the TEE has none
   std::string ak_fingerprint;             // hex SHA-256 of the attestation key; TPM only
   std::string identity;                   // e.g. "node/worker-1", "controller/cloak"
+  // What the audit entry of the attestation records besides the TEE type (hex digests,
+  // TCB, the policy rule and version that admitted the guest). Never raw evidence.
+  std::map<std::string, std::string> audit_details;
 };
 
 class EvidenceVerifier {
  public:
   virtual ~EvidenceVerifier() = default;
 
-  // Verifies `evidence` of `type` and that it binds `expected_binding` (full length,
-  // constant time). Thread-safe. UNAUTHENTICATED when the evidence is malformed, not
-  // authentic or binds something else; PERMISSION_DENIED when this verifier does not
-  // accept `type` or the evidence is authentic but not acceptable (debug TEE, old TCB).
+  // Verifies `evidence` of `type` and that it binds `challenge` (full length, constant
+  // time). Thread-safe. UNAUTHENTICATED when the evidence is malformed, not authentic or
+  // binds something else; PERMISSION_DENIED when this verifier does not accept `type` or
+  // the evidence is authentic but not acceptable (debug TEE, old TCB, outside the policy).
   virtual absl::StatusOr<Claims> Verify(EvidenceType type, std::span<const std::uint8_t> evidence,
-                                        const AttestationBinding& expected_binding) = 0;
+                                        const AttestationChallenge& challenge) = 0;
 };
 
 // Development only: accepts EVIDENCE_TYPE_NONE, whose evidence is the 64-byte binding
@@ -67,7 +88,7 @@ class NoneVerifier final : public EvidenceVerifier {
       : insecure_allow_unattested_(insecure_allow_unattested) {}
 
   absl::StatusOr<Claims> Verify(EvidenceType type, std::span<const std::uint8_t> evidence,
-                                const AttestationBinding& expected_binding) override;
+                                const AttestationChallenge& challenge) override;
 
   // The evidence a development client sends for `identity`.
   static std::vector<std::uint8_t> MakeEvidence(const AttestationBinding& binding,

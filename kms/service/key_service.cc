@@ -110,9 +110,9 @@ absl::Status KeyServiceImpl::DoAttest(const v1::AttestRequest& request,
     LogOutcome("Attest", "", "", s);
     return s;
   }
-  const AttestationBinding binding =
-      ComputeBinding(Bytes(request.nonce()), Bytes(request.ephemeral_public_key()));
-  absl::StatusOr<Claims> claims = ctx_.verifier->Verify(type, Bytes(request.evidence()), binding);
+  const AttestationChallenge challenge =
+      AttestationChallenge::For(Bytes(request.nonce()), Bytes(request.ephemeral_public_key()));
+  absl::StatusOr<Claims> claims = ctx_.verifier->Verify(type, Bytes(request.evidence()), challenge);
   absl::StatusOr<Role> role =
       claims.ok() ? ctx_.authorizer->RoleFor(*claims) : absl::StatusOr<Role>(claims.status());
   SessionToken session;
@@ -122,13 +122,14 @@ absl::Status KeyServiceImpl::DoAttest(const v1::AttestRequest& request,
                    .volume_id = "",
                    .outcome = OutcomeName(role.status()),
                    .details = {{"tee", std::string(EvidenceTypeName(type))}}};
+  if (claims.ok()) event.details.insert(claims->audit_details.begin(), claims->audit_details.end());
   if (!role.ok()) {
     (void)ctx_.store->AppendAudit(event);
     LogOutcome("Attest", session.identity, "", role.status());
     return role.status();
   }
   session.role = *role;
-  session.binding = binding;
+  session.binding = challenge.binding;
   std::copy(request.ephemeral_public_key().begin(), request.ephemeral_public_key().end(),
             session.ephemeral_public_key.begin());
   SessionToken issued;

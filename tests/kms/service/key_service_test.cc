@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
 #include "crypt/volume_record.h"
@@ -290,22 +291,37 @@ TEST_F(KeyServiceTest, DekNeverInLogOrAudit) {
 }
 
 TEST(NoneVerifierTest, RefusedWithoutTheInsecureFlag) {
-  AttestationBinding binding =
-      ComputeBinding(std::vector<std::uint8_t>(32, 1), std::vector<std::uint8_t>(32, 2));
-  std::vector<std::uint8_t> evidence = NoneVerifier::MakeEvidence(binding, "node/dev");
+  const AttestationChallenge challenge =
+      AttestationChallenge::For(std::vector<std::uint8_t>(32, 1), std::vector<std::uint8_t>(32, 2));
+  std::vector<std::uint8_t> evidence = NoneVerifier::MakeEvidence(challenge.binding, "node/dev");
   NoneVerifier refusing(false);
-  EXPECT_EQ(refusing.Verify(EvidenceType::kNone, evidence, binding).status().code(),
+  EXPECT_EQ(refusing.Verify(EvidenceType::kNone, evidence, challenge).status().code(),
             absl::StatusCode::kPermissionDenied);
   NoneVerifier allowing(true);
-  absl::StatusOr<Claims> claims = allowing.Verify(EvidenceType::kNone, evidence, binding);
+  absl::StatusOr<Claims> claims = allowing.Verify(EvidenceType::kNone, evidence, challenge);
   ASSERT_TRUE(claims.ok());
   EXPECT_EQ(claims->identity, "node/dev");
-  AttestationBinding other = binding;
-  other[63] ^= 1;  // the last byte counts: the full digest is compared
+  AttestationChallenge other = challenge;
+  other.binding[63] ^= 1;  // the last byte counts: the full digest is compared
   EXPECT_EQ(allowing.Verify(EvidenceType::kNone, evidence, other).status().code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(allowing.Verify(EvidenceType::kTpm, evidence, binding).status().code(),
+  EXPECT_EQ(allowing.Verify(EvidenceType::kTpm, evidence, challenge).status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST(AttestationChallengeTest, BothDigestsCoverTheLabelTheNonceAndTheKey) {
+  const std::vector<std::uint8_t> nonce(32, 0xa5), key(32, 0x5a);
+  const AttestationChallenge challenge = AttestationChallenge::For(nonce, key);
+  EXPECT_EQ(challenge.binding, ComputeBinding(nonce, key));
+  EXPECT_EQ(challenge.tpm_extra_data, ComputeTpmExtraData(nonce, key));
+  // SHA-256("cloak-attest-v1" || 32 x a5 || 32 x 5a), computed independently.
+  std::string input = "cloak-attest-v1" + std::string(32, '\xa5') + std::string(32, '\x5a');
+  std::array<std::uint8_t, 32> expected{};
+  SHA256(reinterpret_cast<const std::uint8_t*>(input.data()), input.size(), expected.data());
+  EXPECT_EQ(challenge.tpm_extra_data, expected);
+  std::vector<std::uint8_t> other_key = key;
+  other_key[31] ^= 1;
+  EXPECT_NE(AttestationChallenge::For(nonce, other_key).tpm_extra_data, challenge.tpm_extra_data);
 }
 
 }  // namespace

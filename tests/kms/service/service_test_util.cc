@@ -17,12 +17,12 @@ std::string AsString(std::span<const std::uint8_t> bytes) {
 
 absl::StatusOr<Claims> TestVerifier::Verify(EvidenceType type,
                                             std::span<const std::uint8_t> evidence,
-                                            const AttestationBinding& expected_binding) {
+                                            const AttestationChallenge& challenge) {
   ++calls;
   if (!refusal.ok()) return refusal;
   if (type != EvidenceType::kTpm) return absl::PermissionDeniedError("test verifier: tpm only");
   if (evidence.size() <= kBindingSize ||
-      !ConstantTimeEquals(evidence.first(kBindingSize), expected_binding)) {
+      !ConstantTimeEquals(evidence.first(kBindingSize), challenge.binding)) {
     return absl::UnauthenticatedError("test verifier: binding mismatch");
   }
   Claims claims;

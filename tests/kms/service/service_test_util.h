@@ -30,7 +30,7 @@ namespace cloak::kms::kms_test {
 class TestVerifier final : public EvidenceVerifier {
  public:
   absl::StatusOr<Claims> Verify(EvidenceType type, std::span<const std::uint8_t> evidence,
-                                const AttestationBinding& expected_binding) override;
+                                const AttestationChallenge& challenge) override;
   absl::Status refusal;
   int calls = 0;
 };

@@ -146,7 +146,7 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
         fmt::format("config: the document must be a mapping of keys, got {}", NodeKind(root)));
   }
   RETURN_IF_ERROR(CheckKeys(root, "",
-                            {"listen", "tls", "store", "kek", "session",
+                            {"listen", "tls", "store", "kek", "session", "attestation",
                              "insecure_allow_unattested", "ready_file", "log"}));
   RETURN_IF_ERROR(String(root, "", "listen", &c->listen));
   RETURN_IF_ERROR(Bool(root, "", "insecure_allow_unattested", &c->insecure_allow_unattested));
@@ -231,6 +231,20 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
   RETURN_IF_ERROR(Required(c->session.signing_key_file, "session.signing_key_file",
                            "a 32-byte Ed25519 seed, mode 0600"));
 
+  ASSIGN_OR_RETURN(const YAML::Node attestation, Map(root, "", "attestation", /*required=*/false));
+  RETURN_IF_ERROR(CheckKeys(attestation, "attestation", {"sev-snp", "tpm"}));
+  ASSIGN_OR_RETURN(const YAML::Node snp, Map(attestation, "attestation", "sev-snp", false));
+  RETURN_IF_ERROR(
+      CheckKeys(snp, "attestation.sev-snp", {"enabled", "roots_file", "vcek_cache_dir"}));
+  RETURN_IF_ERROR(Bool(snp, "attestation.sev-snp", "enabled", &c->attestation.snp_enabled));
+  RETURN_IF_ERROR(String(snp, "attestation.sev-snp", "roots_file", &c->attestation.snp_roots_file));
+  RETURN_IF_ERROR(
+      String(snp, "attestation.sev-snp", "vcek_cache_dir", &c->attestation.snp_vcek_cache_dir));
+  ASSIGN_OR_RETURN(const YAML::Node tpm, Map(attestation, "attestation", "tpm", false));
+  RETURN_IF_ERROR(CheckKeys(tpm, "attestation.tpm", {"ek_ca_files"}));
+  RETURN_IF_ERROR(
+      StringList(tpm, "attestation.tpm", "ek_ca_files", &c->attestation.tpm_ek_ca_files));
+
   ASSIGN_OR_RETURN(const YAML::Node log, Map(root, "", "log", /*required=*/false));
   RETURN_IF_ERROR(CheckKeys(log, "log", {"format", "level"}));
   RETURN_IF_ERROR(String(log, "log", "format", &c->log_format));
@@ -242,9 +256,11 @@ absl::Status ParseInto(const YAML::Node& root, const std::string& base_dir, Serv
   for (std::string* path :
        {&c->tls.cert, &c->tls.key, &c->tls.client_ca, &c->store.path, &c->store.ca_file,
         &c->store.cert_file, &c->store.key_file, &c->kek.path, &c->kek.pin_file,
-        &c->session.signing_key_file, &c->ready_file}) {
+        &c->session.signing_key_file, &c->ready_file, &c->attestation.snp_roots_file,
+        &c->attestation.snp_vcek_cache_dir}) {
     *path = Resolve(*path, base_dir);
   }
+  for (std::string& path : c->attestation.tpm_ek_ca_files) path = Resolve(path, base_dir);
   return absl::OkStatus();
 }
 

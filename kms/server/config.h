@@ -44,12 +44,20 @@ struct SessionConfig {
   std::int64_t token_ttl_s = 300;
 };
 
+struct AttestationConfig {
+  bool snp_enabled = true;                   // attestation.sev-snp.enabled
+  std::string snp_roots_file;                // extra ASK/ARK PEM; the ARK must match a pin
+  std::string snp_vcek_cache_dir;            // VCEKs for reports that arrive without them
+  std::vector<std::string> tpm_ek_ca_files;  // CAs EK certificates chain to
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:7443";
   TlsConfig tls;
   StoreConfig store;
   KekConfig kek;
   SessionConfig session;
+  AttestationConfig attestation;
   bool insecure_allow_unattested = false;
   std::string ready_file;  // empty: none
   std::string log_format = "text";

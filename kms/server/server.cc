@@ -6,6 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "attest/policy/parse.h"
+#include "attest/policy/policy.h"
+#include "attest/verifier/attestation_verifier.h"
+#include "attest/verifier/policy_authorizer.h"
 #include "common/status.h"
 #include "fmt/format.h"
 #include "grpcpp/server.h"
@@ -16,7 +20,6 @@
 #include "kms/server/rotation_runner.h"
 #include "kms/server/store_factory.h"
 #include "kms/server/tls.h"
-#include "kms/service/authorizer.h"
 #include "kms/service/evidence_verifier.h"
 #include "kms/service/kek_rotator.h"
 #include "kms/service/key_service.h"
@@ -35,8 +38,9 @@ struct KmsServer::Parts {
   std::unique_ptr<KeyStore> store;
   KekBackend keks;
   std::unique_ptr<SessionTokens> tokens;
-  std::unique_ptr<NoneVerifier> verifier;
-  DefaultAuthorizer authorizer;
+  std::unique_ptr<attest::StorePolicySource> policy;
+  std::unique_ptr<attest::AttestationVerifier> verifier;
+  std::unique_ptr<attest::PolicyAuthorizer> authorizer;
   std::unique_ptr<NonceTable> nonces;
   std::unique_ptr<KekRotator> rotator;
   std::unique_ptr<RotationRunner> runner;
@@ -62,6 +66,41 @@ absl::StatusOr<SecretBytes> LoadSigningSeed(const std::string& path) {
         path, seed->size(), kSessionSigningSeedSize));
   }
   return seed;
+}
+
+// The SEV-SNP verifier of `attestation`: AMD's pinned roots, plus the configured extra
+// roots and VCEK cache; null when SEV-SNP is switched off.
+absl::StatusOr<std::shared_ptr<const attest::snp::SnpVerifier>> MakeSnpVerifier(
+    const AttestationConfig& attestation) {
+  if (!attestation.snp_enabled) return nullptr;
+  attest::snp::SnpVerifierOptions options;
+  if (!attestation.snp_roots_file.empty()) {
+    ASSIGN_OR_RETURN(std::string pem,
+                     ReadTextFile(attestation.snp_roots_file, "attestation.sev-snp.roots_file"));
+    if (absl::Status added = options.anchors.AddRootsPem(pem); !added.ok()) {
+      return Annotate(added,
+                      fmt::format("attestation.sev-snp.roots_file {}", attestation.snp_roots_file));
+    }
+  }
+  if (!attestation.snp_vcek_cache_dir.empty()) {
+    absl::StatusOr<attest::snp::SnpVcekCache> cache =
+        attest::snp::SnpVcekCache::LoadDirectory(attestation.snp_vcek_cache_dir);
+    if (!cache.ok()) {
+      return Annotate(cache.status(), fmt::format("attestation.sev-snp.vcek_cache_dir {}",
+                                                  attestation.snp_vcek_cache_dir));
+    }
+    options.vcek_cache = std::make_shared<const attest::snp::SnpVcekCache>(*std::move(cache));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<attest::snp::SnpVerifier> verifier,
+                   attest::snp::SnpVerifier::Create(std::move(options)));
+  return std::shared_ptr<const attest::snp::SnpVerifier>(std::move(verifier));
+}
+
+// The attestation policy's document must parse before it is stored; other names (none
+// yet) are stored as the JSON objects they are.
+absl::Status CheckPolicyDocument(std::string_view name, std::string_view document) {
+  if (name != attest::policy::kPolicyName) return absl::OkStatus();
+  return attest::policy::ParsePolicy(document).status();
 }
 
 }  // namespace
@@ -91,7 +130,20 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
     ASSIGN_OR_RETURN(
         p.tokens, SessionTokens::Create(seed, p.clock, absl::Seconds(config.session.token_ttl_s)));
   }
-  p.verifier = std::make_unique<NoneVerifier>(config.insecure_allow_unattested);
+  p.policy = std::make_unique<attest::StorePolicySource>(*p.store, p.clock);
+  {
+    attest::AttestationVerifierOptions options;
+    ASSIGN_OR_RETURN(options.snp, MakeSnpVerifier(config.attestation));
+    for (const std::string& file : config.attestation.tpm_ek_ca_files) {
+      ASSIGN_OR_RETURN(std::string pem, ReadTextFile(file, "attestation.tpm.ek_ca_files"));
+      options.tpm_ek_ca_pem.push_back(std::move(pem));
+    }
+    options.insecure_allow_unattested = config.insecure_allow_unattested;
+    options.policy = p.policy.get();
+    options.clock = &p.clock;
+    ASSIGN_OR_RETURN(p.verifier, attest::AttestationVerifier::Create(std::move(options)));
+  }
+  p.authorizer = std::make_unique<attest::PolicyAuthorizer>(*p.policy);
   p.nonces = std::make_unique<NonceTable>(p.clock);
   p.rotator = std::make_unique<KekRotator>(*p.store, *p.keks.provider, *p.keks.versions,
                                            KekRotator::Options{});
@@ -101,25 +153,28 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    MakeServerCredentials(config.tls));
 
-  p.key_service = std::make_unique<KeyServiceImpl>(KeyServiceContext{.store = p.store.get(),
-                                                                     .keks = p.keks.provider.get(),
-                                                                     .verifier = p.verifier.get(),
-                                                                     .authorizer = &p.authorizer,
-                                                                     .tokens = p.tokens.get(),
-                                                                     .nonces = p.nonces.get(),
-                                                                     .clock = &p.clock,
-                                                                     .logger = p.logger});
+  p.key_service =
+      std::make_unique<KeyServiceImpl>(KeyServiceContext{.store = p.store.get(),
+                                                         .keks = p.keks.provider.get(),
+                                                         .verifier = p.verifier.get(),
+                                                         .authorizer = p.authorizer.get(),
+                                                         .tokens = p.tokens.get(),
+                                                         .nonces = p.nonces.get(),
+                                                         .clock = &p.clock,
+                                                         .logger = p.logger});
   RotationRunner* runner = p.runner.get();
   AdminServiceContext admin_context;
   admin_context.store = p.store.get();
   admin_context.keks = p.keks.provider.get();
   admin_context.rotator = p.rotator.get();
-  admin_context.description = ServiceDescription{
-      .store = config.store.type,
-      .kek_provider = config.kek.type,
-      .evidence_types = config.insecure_allow_unattested ? std::vector<std::string>{"none"}
-                                                         : std::vector<std::string>{},
-      .insecure_allow_unattested = config.insecure_allow_unattested};
+  admin_context.description =
+      ServiceDescription{.store = config.store.type,
+                         .kek_provider = config.kek.type,
+                         .evidence_types = p.verifier->AcceptedTypes(),
+                         .insecure_allow_unattested = config.insecure_allow_unattested};
+  admin_context.check_policy = CheckPolicyDocument;
+  attest::StorePolicySource* policy = p.policy.get();
+  admin_context.policy_stored = [policy](std::string_view) { policy->Invalidate(); };
   // The runner drives the rotation itself, step by step, so that shutdown can stop it
   // between steps; the work closure AdminServiceImpl hands over is not needed.
   admin_context.run_in_background = [runner](std::function<void()>) { runner->Kick(); };

@@ -182,6 +182,21 @@ absl::Status AdminServiceImpl::DoSetPolicy(const v1::SetPolicyRequest& request,
   if (parsed.is_discarded() || !parsed.is_object()) {
     return absl::InvalidArgumentError("document: must be a JSON object");
   }
+  if (ctx_.check_policy) {
+    if (absl::Status checked = ctx_.check_policy(request.name(), request.document());
+        !checked.ok()) {
+      const absl::Status refused = absl::InvalidArgumentError(
+          absl::StrCat("document: policy ", request.name(),
+                       " refused whole, nothing stored: ", checked.message()));
+      (void)ctx_.store->AppendAudit(AuditEvent{
+          .actor = ctx_.actor,
+          .action = "SetPolicy",
+          .volume_id = "",
+          .outcome = "INVALID_ARGUMENT",
+          .details = {{"policy", request.name()}, {"error", std::string(checked.message())}}});
+      return refused;
+    }
+  }
   ASSIGN_OR_RETURN(
       PolicyRecord record,
       ctx_.store->PutPolicy(request.name(), request.document(), request.expected_version(),
@@ -190,6 +205,7 @@ absl::Status AdminServiceImpl::DoSetPolicy(const v1::SetPolicyRequest& request,
                                        .volume_id = "",
                                        .outcome = "ok",
                                        .details = {{"policy", request.name()}}}));
+  if (ctx_.policy_stored) ctx_.policy_stored(record.name);
   response->set_name(record.name);
   response->set_version(record.version);
   response->set_document(record.document);

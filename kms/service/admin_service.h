@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,6 +37,12 @@ struct AdminServiceContext {
   // The audit actor of admin calls (the binary passes the client certificate subject).
   std::string actor = "admin";
   ServiceDescription description;
+  // Checks a policy document before it is stored (the attestation policy's parser for
+  // its name); a refusal is returned as INVALID_ARGUMENT and audited. Null: any JSON
+  // object is stored.
+  std::function<absl::Status(std::string_view name, std::string_view document)> check_policy;
+  // Called after a policy version was stored (so that this replica judges by it at once).
+  std::function<void(std::string_view name)> policy_stored;
 };
 
 class AdminServiceImpl final : public v1::AdminService::Service {

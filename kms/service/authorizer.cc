@@ -40,7 +40,11 @@ absl::StatusOr<Role> DefaultAuthorizer::RoleFor(const Claims& claims) {
                   identity));
 }
 
-absl::Status DefaultAuthorizer::Allow(Role role, Operation operation, std::string_view volume_id) {
+absl::Status DefaultAuthorizer::Allow(const AccessRequest& request) {
+  return AllowByRole(request.role, request.operation, request.volume_id);
+}
+
+absl::Status AllowByRole(Role role, Operation operation, std::string_view volume_id) {
   bool allowed = false;
   switch (operation) {
     case Operation::kCreateKey:

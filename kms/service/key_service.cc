@@ -157,8 +157,12 @@ absl::StatusOr<SessionToken> KeyServiceImpl::Authenticate(const std::string& tok
 }
 
 absl::Status KeyServiceImpl::AuthorizeAudited(const SessionToken& session, Operation operation,
-                                              const std::string& volume_id) {
-  absl::Status allowed = ctx_.authorizer->Allow(session.role, operation, volume_id);
+                                              const std::string& volume_id, const Labels& labels) {
+  absl::Status allowed = ctx_.authorizer->Allow(AccessRequest{.identity = session.identity,
+                                                              .role = session.role,
+                                                              .operation = operation,
+                                                              .volume_id = volume_id,
+                                                              .labels = &labels});
   if (!allowed.ok()) {
     (void)Audit(session, operation, volume_id, allowed);
     LogOutcome(OperationName(operation), session.identity, volume_id, allowed);

@@ -72,8 +72,13 @@ class KeyServiceImpl final : public v1::KeyService::Service {
   // The verified token, with its role allowed to do `operation` on `volume_id`.
   // UNAUTHENTICATED / PERMISSION_DENIED (the denial is audited and logged).
   absl::StatusOr<SessionToken> Authenticate(const std::string& token_bytes);
+  // The stored labels of `volume_id`; empty when it is unknown or unreadable (then the
+  // operation itself answers NOT_FOUND or UNAVAILABLE).
+  Labels StoredLabels(const std::string& volume_id);
+  // Asks the authorizer about `operation` on `volume_id` with `labels` (see
+  // AccessRequest); a refusal is audited and logged.
   absl::Status AuthorizeAudited(const SessionToken& session, Operation operation,
-                                const std::string& volume_id);
+                                const std::string& volume_id, const Labels& labels);
   // Appends a no-mutation audit event; logs a warning when the store refuses it.
   absl::Status Audit(const SessionToken& session, Operation operation, const std::string& volume_id,
                      const absl::Status& outcome, std::map<std::string, std::string> details = {});

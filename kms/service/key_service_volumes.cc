@@ -74,6 +74,11 @@ bool SameCreate(const Volume& existing, crypt::IntegrityMode mode, const Labels&
 
 }  // namespace
 
+Labels KeyServiceImpl::StoredLabels(const std::string& volume_id) {
+  absl::StatusOr<Volume> volume = ctx_.store->GetVolume(volume_id);
+  return volume.ok() ? volume->labels : Labels{};
+}
+
 absl::Status KeyServiceImpl::DoCreateVolumeKey(const v1::CreateVolumeKeyRequest& request,
                                                v1::CreateVolumeKeyResponse* response) {
   ASSIGN_OR_RETURN(SessionToken session, Authenticate(request.session_token()));
@@ -82,7 +87,7 @@ absl::Status KeyServiceImpl::DoCreateVolumeKey(const v1::CreateVolumeKeyRequest&
   ASSIGN_OR_RETURN(crypt::IntegrityMode mode, FromProto(request.integrity_mode()));
   const Labels labels = ToLabels(request.labels());
   RETURN_IF_ERROR(ValidateLabels(labels));
-  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kCreateKey, id));
+  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kCreateKey, id, labels));
 
   auto conflict = [&](const Volume& existing) -> absl::Status {
     if (SameCreate(existing, mode, labels)) return FillVolumeResponse(existing, response);
@@ -135,9 +140,10 @@ absl::Status KeyServiceImpl::DoGetVolumeKey(const v1::GetVolumeKeyRequest& reque
   }
   const std::string& id = request.volume_id();
   RETURN_IF_ERROR(ValidateServiceVolumeId(id, "volume_id"));
-  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kGetKey, id));
-
+  // Read first: the authorizer judges the volume's stored labels.
   absl::StatusOr<Volume> volume = ctx_.store->GetVolumeKey(id);
+  RETURN_IF_ERROR(
+      AuthorizeAudited(session, Operation::kGetKey, id, volume.ok() ? volume->labels : Labels{}));
   if (!volume.ok()) {
     absl::Status s = volume.status();
     if (s.code() == absl::StatusCode::kNotFound) {
@@ -177,7 +183,7 @@ absl::Status KeyServiceImpl::DoReportVolumeState(const v1::ReportVolumeStateRequ
     return absl::InvalidArgumentError(
         "expected_state, new_state: the only reportable transition is CREATED -> FORMATTED");
   }
-  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kReportState, id));
+  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kReportState, id, StoredLabels(id)));
   AuditEvent event{.actor = session.identity,
                    .action = "ReportVolumeState",
                    .volume_id = id,
@@ -209,7 +215,7 @@ absl::Status KeyServiceImpl::DoDestroyVolumeKey(const v1::DestroyVolumeKeyReques
   ASSIGN_OR_RETURN(SessionToken session, Authenticate(request.session_token()));
   const std::string& id = request.volume_id();
   RETURN_IF_ERROR(ValidateServiceVolumeId(id, "volume_id"));
-  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kDestroyKey, id));
+  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kDestroyKey, id, StoredLabels(id)));
   AuditEvent event{.actor = session.identity,
                    .action = "DestroyVolumeKey",
                    .volume_id = id,
@@ -238,7 +244,10 @@ absl::Status KeyServiceImpl::DoCloneVolumeKey(const v1::CloneVolumeKeyRequest& r
   }
   const Labels labels = ToLabels(request.labels());
   RETURN_IF_ERROR(ValidateLabels(labels));
-  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kCloneKey, id));
+  // Both ends: the identity must be allowed the source's labels and the new ones.
+  RETURN_IF_ERROR(
+      AuthorizeAudited(session, Operation::kCloneKey, source_id, StoredLabels(source_id)));
+  RETURN_IF_ERROR(AuthorizeAudited(session, Operation::kCloneKey, id, labels));
 
   auto conflict = [&](const Volume& existing) -> absl::Status {
     if (!existing.destroyed() && existing.source_volume_id == source_id &&

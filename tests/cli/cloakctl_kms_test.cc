@@ -136,7 +136,9 @@ class CloakctlKmsTest : public ::testing::Test {
                                  .description = {.store = "sqlite",
                                                  .kek_provider = "file",
                                                  .evidence_types = {"tpm", "sev-snp"},
-                                                 .insecure_allow_unattested = false}});
+                                                 .insecure_allow_unattested = false},
+                                 .check_policy = nullptr,
+                                 .policy_stored = nullptr});
     gate_ = std::make_unique<AdminGate>(*admin_);
   }
 

@@ -20,7 +20,9 @@ class AdminServiceTest : public ::testing::Test {
                                    .description = {.store = "fake",
                                                    .kek_provider = "file",
                                                    .evidence_types = {"tpm"},
-                                                   .insecure_allow_unattested = false}}) {}
+                                                   .insecure_allow_unattested = false},
+                                   .check_policy = nullptr,
+                                   .policy_stored = nullptr}) {}
   ServiceHarness h_;
   FileKekVersionManager versions_;
   KekRotator rotator_;

@@ -19,7 +19,9 @@ TEST(GrpcRoundTripTest, NodeFlowAndErrorCodes) {
                                              .rotator = &rotator,
                                              .run_in_background = nullptr,
                                              .actor = "admin",
-                                             .description = {}});
+                                             .description = {},
+                                             .check_policy = nullptr,
+                                             .policy_stored = nullptr});
   grpc::ServerBuilder builder;
   builder.RegisterService(h.service.get());
   builder.RegisterService(&admin);

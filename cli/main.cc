@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/time/clock.h"
+#include "cli/attest_command.h"
 #include "cli/client_config.h"
 #include "cli/exit_codes.h"
 #include "cli/header_command.h"
@@ -46,6 +48,11 @@ int main(int argc, char** argv) {
                                  .default_config_path = cloak::cli::DefaultClientConfigPath()},
       kms_action);
 
+  std::function<int()> attest_action;
+  cloak::cli::AddAttestCommands(
+      app, cloak::cli::AttestCommandDeps{.now = absl::Now, .out = &std::cout, .err = &std::cerr},
+      attest_action);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -57,5 +64,6 @@ int main(int argc, char** argv) {
     return cloak::cli::kExitUsage;
   }
   if (kms_action) return kms_action();
+  if (attest_action) return attest_action();
   return result;
 }

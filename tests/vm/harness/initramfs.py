@@ -37,6 +37,11 @@ REQUIRED_TOOLS = [
 # gluster, ICU), which would slow down every boot.
 EXTRA_TOOLS = ["fio"]
 OPTIONAL_TOOLS = ["keyctl", "tpm2_getcap", "sg_inq"]
+# Shared libraries programs load with dlopen, which ldd cannot see: the TSS's TCTI loader
+# opens libtss2-tcti-device for "device:/dev/tpmrm0" (the guest's vTPM). Added when the
+# host has them.
+DLOPEN_LIBRARIES = ["libtss2-tcti-device.so.0"]
+LIBRARY_PATH = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"]
 KMOD_LINKS = ["modprobe", "insmod", "rmmod", "lsmod", "depmod", "modinfo"]
 TOOL_PATH = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 
@@ -99,6 +104,13 @@ class Plan:
             self._add_program(path, "/usr/sbin/" + tool if "sbin" in path else "/usr/bin/" + tool)
         for link in KMOD_LINKS:
             self.links[f"/sbin/{link}"] = "/usr/bin/kmod"
+        for library in DLOPEN_LIBRARIES:
+            path = next((f"{d}/{library}" for d in LIBRARY_PATH
+                         if os.path.isfile(f"{d}/{library}")), None)
+            if path is not None:
+                self.files[path] = os.path.realpath(path)
+                for lib in _libraries(path):
+                    self.files[lib] = lib
         for name, path in sorted(binaries.items()):
             if not os.path.isfile(path) or not os.access(path, os.X_OK):
                 raise HarnessError(f"binary {name} ({path}) does not exist or is not executable")

@@ -30,11 +30,18 @@ policy::EvaluationOptions KeyServiceEvaluation() {
   return policy::EvaluationOptions{.require_allow_list = true, .allow_insecure_none = false};
 }
 
-void AddDecision(const policy::PolicyDecision& decision, const LoadedPolicy& loaded,
-                 kms::Claims& claims) {
-  claims.identity = decision.identity;
-  claims.audit_details["rule"] = decision.rule;
+// The policy's verdict on authentic claims: the admitting rule's identity, or the refusal
+// with an identity that still says which guest it was ("unadmitted/<tee>@<16 hex>").
+void AddDecision(const absl::StatusOr<policy::PolicyDecision>& decision, const LoadedPolicy& loaded,
+                 const std::string& guest, kms::Claims& claims) {
   claims.audit_details["policy_version"] = absl::StrCat(loaded.version);
+  if (!decision.ok()) {
+    claims.identity = "unadmitted/" + guest;
+    claims.admission = decision.status();
+    return;
+  }
+  claims.identity = decision->identity;
+  claims.audit_details["rule"] = decision->rule;
 }
 
 }  // namespace
@@ -94,8 +101,8 @@ absl::StatusOr<kms::Claims> AttestationVerifier::VerifySnp(
       options_.snp->VerifyEvidence(
           std::string_view(reinterpret_cast<const char*>(evidence.data()), evidence.size()),
           challenge.binding, options_.clock->Now()));
-  ASSIGN_OR_RETURN(policy::PolicyDecision decision,
-                   policy::EvaluateSnp(loaded.policy, snp, KeyServiceEvaluation()));
+  absl::StatusOr<policy::PolicyDecision> decision =
+      policy::EvaluateSnp(loaded.policy, snp, KeyServiceEvaluation());
   kms::Claims claims;
   claims.tee_type = kms::EvidenceType::kSevSnp;
   claims.measurement.assign(snp.measurement.begin(), snp.measurement.end());
@@ -106,7 +113,7 @@ absl::StatusOr<kms::Claims> AttestationVerifier::VerifySnp(
                           {"tcb", claims.tcb},
                           {"vmpl", absl::StrCat(snp.vmpl)},
                           {"chip_id", claims.chip_id.substr(0, 16)}};
-  AddDecision(decision, loaded, claims);
+  AddDecision(decision, loaded, "sev-snp@" + claims.chip_id.substr(0, 16), claims);
   return claims;
 }
 
@@ -140,8 +147,8 @@ absl::StatusOr<kms::Claims> AttestationVerifier::VerifyTpm(
   ASSIGN_OR_RETURN(std::shared_ptr<const tpm::TpmQuoteVerifier> verifier, TpmVerifierFor(loaded));
   ASSIGN_OR_RETURN(TpmClaims quote,
                    tpm::VerifyTpmEvidence(*verifier, evidence, challenge.tpm_extra_data));
-  ASSIGN_OR_RETURN(policy::PolicyDecision decision,
-                   policy::EvaluateTpm(loaded.policy, quote, KeyServiceEvaluation()));
+  absl::StatusOr<policy::PolicyDecision> decision =
+      policy::EvaluateTpm(loaded.policy, quote, KeyServiceEvaluation());
   kms::Claims claims;
   claims.tee_type = kms::EvidenceType::kTpm;
   claims.measurement = quote.pcr_digest;
@@ -149,7 +156,7 @@ absl::StatusOr<kms::Claims> AttestationVerifier::VerifyTpm(
   claims.audit_details = {{"ak_fingerprint", quote.ak_fingerprint},
                           {"ak_trust", quote.ak_trust},
                           {"pcr_digest", Hex(quote.pcr_digest)}};
-  AddDecision(decision, loaded, claims);
+  AddDecision(decision, loaded, "tpm@" + quote.ak_fingerprint.substr(0, 16), claims);
   return claims;
 }
 

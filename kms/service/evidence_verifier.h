@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace cloak::kms {
@@ -64,6 +65,10 @@ struct Claims {
   // What the audit entry of the attestation records besides the TEE type (hex digests,
   // TCB, the policy rule and version that admitted the guest). Never raw evidence.
   std::map<std::string, std::string> audit_details;
+  // OK when the policy admits the guest. Authentic evidence that the policy refuses comes
+  // back as claims with this set (PERMISSION_DENIED naming the check), so that the audit
+  // entry of the refusal still says which guest it was (identity and audit_details).
+  absl::Status admission;
 };
 
 class EvidenceVerifier {
@@ -72,8 +77,9 @@ class EvidenceVerifier {
 
   // Verifies `evidence` of `type` and that it binds `challenge` (full length, constant
   // time). Thread-safe. UNAUTHENTICATED when the evidence is malformed, not authentic or
-  // binds something else; PERMISSION_DENIED when this verifier does not accept `type` or
-  // the evidence is authentic but not acceptable (debug TEE, old TCB, outside the policy).
+  // binds something else; PERMISSION_DENIED when this verifier does not accept `type`.
+  // Authentic evidence that is not acceptable (debug TEE, old TCB, outside the policy)
+  // returns claims whose `admission` is PERMISSION_DENIED.
   virtual absl::StatusOr<Claims> Verify(EvidenceType type, std::span<const std::uint8_t> evidence,
                                         const AttestationChallenge& challenge) = 0;
 };

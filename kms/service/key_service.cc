@@ -113,8 +113,9 @@ absl::Status KeyServiceImpl::DoAttest(const v1::AttestRequest& request,
   const AttestationChallenge challenge =
       AttestationChallenge::For(Bytes(request.nonce()), Bytes(request.ephemeral_public_key()));
   absl::StatusOr<Claims> claims = ctx_.verifier->Verify(type, Bytes(request.evidence()), challenge);
-  absl::StatusOr<Role> role =
-      claims.ok() ? ctx_.authorizer->RoleFor(*claims) : absl::StatusOr<Role>(claims.status());
+  absl::StatusOr<Role> role = !claims.ok()              ? absl::StatusOr<Role>(claims.status())
+                              : !claims->admission.ok() ? absl::StatusOr<Role>(claims->admission)
+                                                        : ctx_.authorizer->RoleFor(*claims);
   SessionToken session;
   session.identity = claims.ok() ? claims->identity : "unattested";
   AuditEvent event{.actor = session.identity.empty() ? "unattested" : session.identity,
@@ -122,7 +123,11 @@ absl::Status KeyServiceImpl::DoAttest(const v1::AttestRequest& request,
                    .volume_id = "",
                    .outcome = OutcomeName(role.status()),
                    .details = {{"tee", std::string(EvidenceTypeName(type))}}};
-  if (claims.ok()) event.details.insert(claims->audit_details.begin(), claims->audit_details.end());
+  if (claims.ok()) {
+    event.details.insert(claims->audit_details.begin(), claims->audit_details.end());
+    if (!claims->admission.ok())
+      event.details["refused"] = std::string(claims->admission.message());
+  }
   if (!role.ok()) {
     (void)ctx_.store->AppendAudit(event);
     LogOutcome("Attest", session.identity, "", role.status());

@@ -272,6 +272,10 @@ TEST_F(AttestationVerifierTest, TpmRefusalsHaveTheRightCodesAndAreAudited) {
   const kms::AuditEntry last = kms.Audit().back();
   EXPECT_EQ(last.event.action, "Attest");
   EXPECT_EQ(last.event.outcome, "PERMISSION_DENIED");
+  // The refusal still says which guest it was.
+  EXPECT_EQ(last.event.actor, "unadmitted/tpm@" + node_ak.fingerprint.substr(0, 16));
+  EXPECT_EQ(last.event.details.at("ak_fingerprint"), node_ak.fingerprint);
+  EXPECT_THAT(last.event.details.at("refused"), HasSubstr("tpm.pcrs.7"));
 
   // An AK nobody pinned: not authentic as far as this service knows.
   const tpm_test::FakeAk stranger = tpm_test::MakeFakeAk();

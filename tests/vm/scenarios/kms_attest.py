@@ -270,10 +270,10 @@ def run(ctx):
                   _details(e).get("tee") == "tpm"]
         if len(denied) != 1:
             ctx.fail(f"expected one refused TPM Attest after the release, got {denied}")
-        # The refused guest is named by what the service knows of it: its AK fingerprint
-        # when the entry carries one (the evidence verified; only the policy refused it).
+        # The refused guest is named by what the service knows of it: the evidence verified
+        # and only the policy refused it, so the entry carries its AK fingerprint.
         named = _details(denied[0]).get("ak_fingerprint")
-        if named is not None and named != guest["ak_fingerprint"]:
+        if named != guest["ak_fingerprint"]:
             ctx.fail(f"the refusal names AK {named}, not the guest's {guest['ak_fingerprint']}")
         print(f"  host: audited refusal #{denied[0]['sequence']}: actor {denied[0]['actor']}, "
               f"outcome {denied[0]['outcome']}, details {_details(denied[0])}", flush=True)

@@ -1,5 +1,5 @@
 // `cloakctl attest verify` through its command line, on real evidence: the Milan SEV-SNP
-// vectors of ../shared/testdata/attestation/snp and the swtpm quote of the TPM seed corpus
+// vectors of tests/attest/testdata/snp and the swtpm quote of the TPM seed corpus
 // (tests/attest/tpm/corpus). Accepted, refused (naming the failed check) and usage errors.
 
 #include "cli/attest_command.h"
@@ -69,7 +69,7 @@ class AttestVerifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(SourceDir().empty()) << "CLOAK_SOURCE_DIR is not set; run through ctest";
-    snp_ = SourceDir() + "/../shared/testdata/attestation/snp/";
+    snp_ = SourceDir() + "/tests/attest/testdata/snp/";
     ASSERT_TRUE(std::filesystem::is_directory(snp_)) << snp_ << " is missing";
     ASSERT_FALSE(dir_.path().empty());
   }

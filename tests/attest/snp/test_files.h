@@ -17,7 +17,7 @@
 
 namespace cloak::attest::snp::snp_test {
 
-// ${CLOAK_SOURCE_DIR}/../shared/testdata/attestation/snp; empty (and a test failure) when
+// ${CLOAK_SOURCE_DIR}/tests/attest/testdata/snp; empty (and a test failure) when
 // CLOAK_SOURCE_DIR is unset or the directory is missing.
 inline std::string SnpTestDataDir() {
   const char* source = std::getenv("CLOAK_SOURCE_DIR");
@@ -25,7 +25,7 @@ inline std::string SnpTestDataDir() {
     ADD_FAILURE() << "CLOAK_SOURCE_DIR is not set; run the test through ctest";
     return "";
   }
-  const std::string dir = std::string(source) + "/../shared/testdata/attestation/snp";
+  const std::string dir = std::string(source) + "/tests/attest/testdata/snp";
   if (!std::filesystem::is_directory(dir)) {
     ADD_FAILURE() << dir << " is missing: the SEV-SNP test vectors are required";
     return "";

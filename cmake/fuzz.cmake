@@ -14,7 +14,8 @@ if(CLOAK_FUZZ)
 endif()
 
 # cloak_fuzz_target(NAME SOURCE CORPUS_DIR LIBS ...): CORPUS_DIR holds the seed inputs
-# (committed); in the regular build a CTest test `NAME_replay` (label unit) runs them.
+# (committed); in the regular build the CTest test `NAME` (label unit) replays them; like
+# every unit test its name is its target's name (scripts/test builds the unit tier by name).
 function(cloak_fuzz_target name source corpus)
   cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
   add_executable(${name} ${source})
@@ -26,8 +27,8 @@ function(cloak_fuzz_target name source corpus)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   else()
     target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/fuzz/replay_main.cc)
-    add_test(NAME ${name}_replay COMMAND ${name} ${corpus_abs})
-    set_tests_properties(${name}_replay PROPERTIES LABELS unit
+    add_test(NAME ${name} COMMAND ${name} ${corpus_abs})
+    set_tests_properties(${name} PROPERTIES LABELS unit
                          ENVIRONMENT "CLOAK_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
   endif()
 endfunction()

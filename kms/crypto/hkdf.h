@@ -1,6 +1,6 @@
 #pragma once
 
-// HKDF (RFC 5869) split into its two steps, over OpenSSL's EVP_KDF "HKDF". Outputs are
+// HKDF (RFC 5869) split into its two steps, over OpenSSL's HMAC. Outputs are
 // SecretBytes because every use in the key service derives key material.
 
 #include <cstddef>

@@ -60,6 +60,27 @@ AttestationChallenge AttestationChallenge::For(std::span<const std::uint8_t> non
   return challenge;
 }
 
+std::array<std::uint8_t, 32> ClaimsDigest(const Claims& claims) {
+  std::vector<std::uint8_t> encoded;
+  auto put = [&encoded](std::string_view text) {
+    const std::uint32_t size = static_cast<std::uint32_t>(text.size());
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      encoded.push_back(static_cast<std::uint8_t>(size >> shift));
+    }
+    encoded.insert(encoded.end(), text.begin(), text.end());
+  };
+  put("cloak-claims-v1");
+  put(EvidenceTypeName(claims.tee_type));
+  put(claims.identity);
+  for (const auto& [key, value] : claims.audit_details) {  // std::map: in key order
+    put(key);
+    put(value);
+  }
+  std::array<std::uint8_t, 32> digest{};
+  SHA256(encoded.data(), encoded.size(), digest.data());
+  return digest;
+}
+
 bool ConstantTimeEquals(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;

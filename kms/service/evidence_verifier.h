@@ -71,6 +71,11 @@ struct Claims {
   absl::Status admission;
 };
 
+// SHA-256 over a canonical encoding of `claims` — "cloak-claims-v1", then length-prefixed
+// (u32 big-endian) TEE name, identity, and every audit detail as key, value in key order —
+// which the session token carries and the Attest audit entry records in hex. Thread-safe.
+std::array<std::uint8_t, 32> ClaimsDigest(const Claims& claims);
+
 class EvidenceVerifier {
  public:
   virtual ~EvidenceVerifier() = default;

@@ -4,6 +4,7 @@
 #include "kms/service/key_service.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/status.h"
@@ -135,6 +136,10 @@ absl::Status KeyServiceImpl::DoAttest(const v1::AttestRequest& request,
   }
   session.role = *role;
   session.binding = challenge.binding;
+  session.tee = claims->tee_type;
+  session.claims_digest = ClaimsDigest(*claims);
+  event.details["claims_digest"] = absl::BytesToHexString(absl::string_view(
+      reinterpret_cast<const char*>(session.claims_digest.data()), session.claims_digest.size()));
   std::copy(request.ephemeral_public_key().begin(), request.ephemeral_public_key().end(),
             session.ephemeral_public_key.begin());
   SessionToken issued;

@@ -14,11 +14,25 @@
 namespace cloak::kms {
 namespace {
 
-constexpr std::string_view kMagic = "cloak-session-v1";
+constexpr std::string_view kMagic = "cloak-session-v2";
 constexpr std::size_t kSignatureSize = 64;
 constexpr std::size_t kMaxIdentity = 256;
-constexpr std::size_t kFixedSize =
-    kMagic.size() + kSessionTokenIdSize + kX25519KeySize + kBindingSize + 1 + 8 + 2;
+constexpr std::size_t kFixedSize = kMagic.size() + kSessionTokenIdSize + kX25519KeySize +
+                                   kBindingSize + 1 + 1 + kClaimsDigestSize + 8 + 2;
+
+std::uint8_t TeeCode(EvidenceType tee) {
+  switch (tee) {
+    case EvidenceType::kTpm:
+      return 1;
+    case EvidenceType::kSevSnp:
+      return 2;
+    case EvidenceType::kTdx:
+      return 3;
+    case EvidenceType::kNone:
+      return 4;
+  }
+  return 0;
+}
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
@@ -99,6 +113,8 @@ absl::StatusOr<std::vector<std::uint8_t>> SessionTokens::Issue(SessionToken toke
   out.insert(out.end(), token.ephemeral_public_key.begin(), token.ephemeral_public_key.end());
   out.insert(out.end(), token.binding.begin(), token.binding.end());
   out.push_back(token.role == Role::kNode ? 1 : 2);
+  out.push_back(TeeCode(token.tee));
+  out.insert(out.end(), token.claims_digest.begin(), token.claims_digest.end());
   PutU64(out, static_cast<std::uint64_t>(absl::ToUnixMillis(token.expires_at)));
   out.push_back(static_cast<std::uint8_t>(token.identity.size() >> 8));
   out.push_back(static_cast<std::uint8_t>(token.identity.size()));
@@ -176,6 +192,25 @@ absl::StatusOr<SessionToken> SessionTokens::VerifySignedToken(
   if (*p != 1 && *p != 2) return Unauthenticated();
   parsed.role = *p == 1 ? Role::kNode : Role::kController;
   p += 1;
+  switch (*p) {
+    case 1:
+      parsed.tee = EvidenceType::kTpm;
+      break;
+    case 2:
+      parsed.tee = EvidenceType::kSevSnp;
+      break;
+    case 3:
+      parsed.tee = EvidenceType::kTdx;
+      break;
+    case 4:
+      parsed.tee = EvidenceType::kNone;
+      break;
+    default:
+      return Unauthenticated();
+  }
+  p += 1;
+  std::memcpy(parsed.claims_digest.data(), p, kClaimsDigestSize);
+  p += kClaimsDigestSize;
   parsed.expires_at = absl::FromUnixMillis(static_cast<std::int64_t>(GetU64(p)));
   p += 8;
   const std::size_t identity_size = (std::size_t{p[0]} << 8) | p[1];

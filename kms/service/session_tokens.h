@@ -6,9 +6,10 @@
 // without shared state.
 //
 // Canonical encoding (integers big-endian), signed with Ed25519 (RFC 8032, OpenSSL EVP):
-//   "cloak-session-v1" (16 bytes) ‖ token id (16) ‖ ephemeral public key (32) ‖
-//   binding (64) ‖ u8 role (1 node, 2 controller) ‖ i64 expiry in Unix milliseconds ‖
-//   u16 len(identity) ‖ identity ‖ signature (64) over everything before it.
+//   "cloak-session-v2" (16 bytes) ‖ token id (16) ‖ ephemeral public key (32) ‖
+//   binding (64) ‖ u8 role (1 node, 2 controller) ‖ u8 TEE (1 tpm, 2 sev-snp, 3 tdx,
+//   4 none) ‖ claims digest (32, ClaimsDigest of the verified claims) ‖ i64 expiry in Unix
+//   milliseconds ‖ u16 len(identity) ‖ identity ‖ signature (64) over everything before it.
 
 #include <array>
 #include <cstdint>
@@ -32,12 +33,17 @@ namespace cloak::kms {
 inline constexpr std::size_t kSessionTokenIdSize = 16;
 inline constexpr std::size_t kSessionSigningSeedSize = 32;
 inline constexpr std::size_t kMaxSessionTokenSize = 512;
+inline constexpr std::size_t kClaimsDigestSize = 32;
 
 struct SessionToken {
   std::array<std::uint8_t, kSessionTokenIdSize> token_id{};
   X25519PublicKey ephemeral_public_key{};
   AttestationBinding binding{};
   Role role = Role::kNode;
+  EvidenceType tee = EvidenceType::kNone;
+  // ClaimsDigest (evidence_verifier.h) of what the attestation established: the token
+  // commits to exactly the claims the Attest audit entry records.
+  std::array<std::uint8_t, kClaimsDigestSize> claims_digest{};
   absl::Time expires_at;
   std::string identity;
 

@@ -257,6 +257,12 @@ TEST_F(AttestationVerifierTest, TpmNodeAndControllerFollowThePolicyEndToEnd) {
       EXPECT_EQ(entry.event.details.at("rule"), "vtpm-workers");
       EXPECT_EQ(entry.event.details.at("ak_fingerprint"), node_ak.fingerprint);
       EXPECT_EQ(entry.event.details.at("tee"), "tpm");
+      // The session token commits to the claims this entry records.
+      absl::StatusOr<kms::SessionToken> token =
+          kms.h.tokens->Verify(kms::kms_test::AsBytes(node->token));
+      ASSERT_TRUE(token.ok()) << token.status();
+      EXPECT_EQ(token->tee, kms::EvidenceType::kTpm);
+      EXPECT_EQ(entry.event.details.at("claims_digest"), Hex(token->claims_digest));
       found = true;
     }
   }

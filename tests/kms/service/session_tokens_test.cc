@@ -15,6 +15,8 @@ SessionToken Sample() {
   token.binding.fill(9);
   token.role = Role::kController;
   token.identity = "controller/cloak";
+  token.tee = EvidenceType::kSevSnp;
+  token.claims_digest.fill(0x42);
   return token;
 }
 
@@ -32,6 +34,31 @@ TEST(SessionTokensTest, ReplicaWithTheSameKeyVerifies) {
   EXPECT_EQ(parsed->token_id, issued.token_id);
   EXPECT_EQ(parsed->binding, issued.binding);
   EXPECT_EQ(parsed->expires_at, issued.expires_at);
+  EXPECT_EQ(parsed->tee, EvidenceType::kSevSnp);
+  EXPECT_EQ(parsed->claims_digest, issued.claims_digest);
+  EXPECT_EQ(parsed->claims_digest[31], 0x42);
+}
+
+TEST(ClaimsDigestTest, CoversTheTeeTheIdentityAndEveryDetail) {
+  Claims claims;
+  claims.tee_type = EvidenceType::kTpm;
+  claims.identity = "node/workers@0011223344556677";
+  claims.audit_details = {{"ak_fingerprint", "ab"}, {"rule", "workers"}};
+  const auto digest = ClaimsDigest(claims);
+  EXPECT_EQ(ClaimsDigest(claims), digest);  // deterministic
+  Claims other = claims;
+  other.tee_type = EvidenceType::kSevSnp;
+  EXPECT_NE(ClaimsDigest(other), digest);
+  other = claims;
+  other.identity += "x";
+  EXPECT_NE(ClaimsDigest(other), digest);
+  other = claims;
+  other.audit_details["rule"] = "workers2";
+  EXPECT_NE(ClaimsDigest(other), digest);
+  // Length prefixes: moving a byte from a key into its value changes the digest.
+  other = claims;
+  other.audit_details = {{"ak_fingerprin", "tab"}, {"rule", "workers"}};
+  EXPECT_NE(ClaimsDigest(other), digest);
 }
 
 TEST(SessionTokensTest, ForeignKeyTamperingAndExpiryAreUnauthenticated) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -96,6 +97,10 @@ absl::StatusOr<SecretBytes> FetchDek(v1::KeyService::Stub& stub, const Session& 
                                      v1::GetVolumeKeyResponse* response = nullptr);
 
 std::string AsString(std::span<const std::uint8_t> bytes);
+
+// Runs `command` through the shell; its exit code (-1 when it did not exit normally) and
+// its stdout and stderr together.
+std::pair<int, std::string> Shell(const std::string& command);
 
 }  // namespace cloak::kms::server_test
 

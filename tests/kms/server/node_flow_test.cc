@@ -36,17 +36,6 @@ bool Contains(const std::string& haystack, const std::string& secret) {
   return false;
 }
 
-// Runs `command` through the shell; its exit code and combined output.
-std::pair<int, std::string> Shell(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, ""};
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
 class NodeFlowTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

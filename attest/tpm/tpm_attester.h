@@ -43,6 +43,8 @@ class TpmAttester {
   virtual const std::vector<std::uint8_t>& AkPublic() const = 0;
   // The EK's marshalled TPMT_PUBLIC. Thread-safe.
   virtual const std::vector<std::uint8_t>& EkPublic() const = 0;
+  // The EK's DER certificate from the TPM's NV index; empty when it has none. Thread-safe.
+  virtual const std::vector<std::uint8_t>& EkCertificate() const = 0;
 };
 
 }  // namespace cloak::attest::tpm

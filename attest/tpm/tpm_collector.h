@@ -57,6 +57,7 @@ class TpmCollector final : public TpmAttester {
       std::span<const std::uint8_t> encrypted_secret) override;
   const std::vector<std::uint8_t>& AkPublic() const override { return ak_public_; }
   const std::vector<std::uint8_t>& EkPublic() const override { return ek_public_; }
+  const std::vector<std::uint8_t>& EkCertificate() const override { return ek_certificate_; }
 
  private:
   struct Handles;

@@ -119,19 +119,34 @@ absl::StatusOr<kms::Claims> AttestationVerifier::VerifySnp(
 
 absl::StatusOr<std::shared_ptr<const tpm::TpmQuoteVerifier>> AttestationVerifier::TpmVerifierFor(
     const LoadedPolicy& loaded) {
+  const bool ek_ca = loaded.policy.tpm && loaded.policy.tpm->allow_ek_ca;
+  std::shared_ptr<const LoadedAkBindings> bindings;
+  if (ek_ca && options_.ak_bindings != nullptr) {
+    ASSIGN_OR_RETURN(bindings, options_.ak_bindings->Current());
+  }
+  const std::int64_t bindings_version = bindings ? bindings->version : 0;
   std::lock_guard lock(tpm_mutex_);
-  if (tpm_verifier_ != nullptr && tpm_policy_version_ == loaded.version) return tpm_verifier_;
+  if (tpm_verifier_ != nullptr && tpm_policy_version_ == loaded.version &&
+      tpm_bindings_version_ == bindings_version) {
+    return tpm_verifier_;
+  }
   tpm::TpmTrustConfig trust;
   if (loaded.policy.tpm) {
     for (const policy::Sha256& fingerprint : loaded.policy.tpm->trusted_aks) {
       trust.pinned_ak_fingerprints.insert(Hex(fingerprint));
     }
-    if (loaded.policy.tpm->allow_ek_ca) trust.ek_ca_certificates_pem = options_.tpm_ek_ca_pem;
+    if (ek_ca) trust.ek_ca_certificates_pem = options_.tpm_ek_ca_pem;
+  }
+  if (bindings) {
+    for (const auto& [ak, binding] : bindings->bindings) {
+      trust.ek_bound_aks.emplace(ak, binding.ek_fingerprint);
+    }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<tpm::TpmQuoteVerifier> verifier,
                    tpm::TpmQuoteVerifier::Create(std::move(trust)));
   tpm_verifier_ = std::move(verifier);
   tpm_policy_version_ = loaded.version;
+  tpm_bindings_version_ = bindings_version;
   return tpm_verifier_;
 }
 

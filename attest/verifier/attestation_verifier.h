@@ -18,6 +18,7 @@
 
 #include "attest/snp/verifier.h"
 #include "attest/tpm/tpm_verifier.h"
+#include "attest/verifier/ak_bindings.h"
 #include "attest/verifier/policy_source.h"
 #include "kms/service/evidence_verifier.h"
 #include "kms/store/clock.h"
@@ -30,7 +31,10 @@ struct AttestationVerifierOptions {
   // TPM: PEM certificates EK certificates must chain to (used when the policy allows it).
   std::vector<std::string> tpm_ek_ca_pem;
   bool insecure_allow_unattested = false;
-  PolicySource* policy = nullptr;     // must outlive the verifier
+  PolicySource* policy = nullptr;  // must outlive the verifier
+  // AKs bound to EKs by enrollment (ak_enrollment.h), consulted with tpm.allow_ek_ca;
+  // null: only pinned AKs are trusted. Must outlive the verifier.
+  AkBindingSource* ak_bindings = nullptr;
   const kms::Clock* clock = nullptr;  // must outlive the verifier
 };
 
@@ -59,7 +63,8 @@ class AttestationVerifier final : public kms::EvidenceVerifier {
   absl::StatusOr<kms::Claims> VerifyTpm(std::span<const std::uint8_t> evidence,
                                         const kms::AttestationChallenge& challenge,
                                         const LoadedPolicy& policy);
-  // The quote verifier for this policy version's trusted AKs (built once per version).
+  // The quote verifier for this policy version's trusted AKs and, with tpm.allow_ek_ca,
+  // the AK bindings in force (built once per pair of versions).
   absl::StatusOr<std::shared_ptr<const tpm::TpmQuoteVerifier>> TpmVerifierFor(
       const LoadedPolicy& policy);
 
@@ -67,6 +72,7 @@ class AttestationVerifier final : public kms::EvidenceVerifier {
   kms::NoneVerifier none_;
   std::mutex tpm_mutex_;
   std::int64_t tpm_policy_version_ = -1;
+  std::int64_t tpm_bindings_version_ = -1;
   std::shared_ptr<const tpm::TpmQuoteVerifier> tpm_verifier_;
 };
 

@@ -10,13 +10,32 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "kms/proto/kms.pb.h"
 #include "kms/service/evidence_verifier.h"
 
 namespace cloak::kms::client {
 
+// The key service's attestation key enrollment calls (kms.proto), as Attester::Enroll
+// uses them; GrpcKeyServiceClient provides them over its channel.
+class EnrollmentChannel {
+ public:
+  virtual ~EnrollmentChannel() = default;
+  virtual absl::StatusOr<v1::BeginAkEnrollmentResponse> BeginAkEnrollment(
+      const v1::BeginAkEnrollmentRequest& request) = 0;
+  virtual absl::StatusOr<v1::CompleteAkEnrollmentResponse> CompleteAkEnrollment(
+      const v1::CompleteAkEnrollmentRequest& request) = 0;
+};
+
 class Attester {
  public:
   virtual ~Attester() = default;
+
+  // Proves to the key service, once, before the first attestation, what the evidence
+  // alone cannot: for a TPM, that its AK shares the TPM with a certified EK (credential
+  // activation). Not thread-safe (called under the same lock as Collect). The default has
+  // nothing to prove. Codes: the service's (FAILED_PRECONDITION when it does not enroll
+  // AKs, PERMISSION_DENIED when it refuses the EK certificate) or the TEE's.
+  virtual absl::Status Enroll(EnrollmentChannel& /*channel*/) { return absl::OkStatus(); }
 
   // The evidence type Collect produces (AttestRequest.evidence_type). Thread-safe.
   virtual EvidenceType type() const = 0;

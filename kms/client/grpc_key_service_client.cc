@@ -184,9 +184,51 @@ bool GrpcKeyServiceClient::Usable(const Session& session) const {
   return clock_.Now() + margin < session.info.expires_at;
 }
 
+namespace {
+
+class StubEnrollmentChannel final : public EnrollmentChannel {
+ public:
+  StubEnrollmentChannel(v1::KeyService::Stub& stub, const std::string& address,
+                        absl::Duration timeout)
+      : stub_(stub), address_(address), timeout_(timeout) {}
+
+  absl::StatusOr<v1::BeginAkEnrollmentResponse> BeginAkEnrollment(
+      const v1::BeginAkEnrollmentRequest& request) override {
+    return Call(stub_, &v1::KeyService::Stub::BeginAkEnrollment, request, "BeginAkEnrollment",
+                address_, timeout_);
+  }
+  absl::StatusOr<v1::CompleteAkEnrollmentResponse> CompleteAkEnrollment(
+      const v1::CompleteAkEnrollmentRequest& request) override {
+    return Call(stub_, &v1::KeyService::Stub::CompleteAkEnrollment, request, "CompleteAkEnrollment",
+                address_, timeout_);
+  }
+
+ private:
+  v1::KeyService::Stub& stub_;
+  const std::string& address_;
+  const absl::Duration timeout_;
+};
+
+bool IsTransportFailure(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+absl::Status GrpcKeyServiceClient::EnrollLocked() {
+  if (enrolled_ || !options_.enroll_attester) return absl::OkStatus();
+  StubEnrollmentChannel channel(*impl_->stub, options_.address, options_.rpc_timeout);
+  const absl::Status status = attester_->Enroll(channel);
+  if (IsTransportFailure(status.code())) return status;
+  enrolled_ = true;
+  if (!status.ok()) enrollment_note_ = std::string(status.message());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<const GrpcKeyServiceClient::Session>>
 GrpcKeyServiceClient::AttestLocked() {
   const std::string& address = options_.address;
+  RETURN_IF_ERROR(EnrollLocked());
   ASSIGN_OR_RETURN(v1::ChallengeResponse challenge,
                    Call(*impl_->stub, &Stub::Challenge, v1::ChallengeRequest(), "Challenge",
                         address, options_.rpc_timeout));
@@ -216,7 +258,17 @@ GrpcKeyServiceClient::AttestLocked() {
   absl::StatusOr<v1::AttestResponse> response =
       Call(*impl_->stub, &Stub::Attest, request, "Attest", address, options_.rpc_timeout);
   Wipe(request.mutable_evidence());
-  if (!response.ok()) return response.status();
+  if (!response.ok()) {
+    if (!enrollment_note_.empty() &&
+        (response.status().code() == absl::StatusCode::kUnauthenticated ||
+         response.status().code() == absl::StatusCode::kPermissionDenied)) {
+      return absl::Status(response.status().code(),
+                          absl::StrCat(response.status().message(),
+                                       " (attestation key enrollment was refused earlier: ",
+                                       enrollment_note_, ")"));
+    }
+    return response.status();
+  }
   session->token = SecretBytes::CopyFrom(Bytes(response->session_token()));
   session->info = SessionInfo{.identity = response->identity(),
                               .role = response->role(),

@@ -28,6 +28,11 @@ struct GrpcKeyServiceClientOptions {
   // session's lifetime, so short sessions are still used).
   absl::Duration reattest_margin = absl::Seconds(30);
   const Clock* clock = nullptr;  // must outlive the client; null: the system clock
+  // Before the first attestation, let the attester enroll with the service
+  // (Attester::Enroll: a TPM proves its AK shares the TPM with its certified EK). A
+  // service that does not enroll AKs, or refuses this one, leaves the AK to the policy's
+  // pinned list; the refusal is added to an Attest refusal's message.
+  bool enroll_attester = true;
 };
 
 class GrpcKeyServiceClient final : public KeyServiceClient {
@@ -67,6 +72,9 @@ class GrpcKeyServiceClient final : public KeyServiceClient {
   // The session for a call: the current one unless it is missing, near expiry, or is
   // `refused` (the service just answered UNAUTHENTICATED with it); then a fresh one.
   absl::StatusOr<std::shared_ptr<const Session>> SessionForCall(const Session* refused);
+  // Attester::Enroll, once per client. Caller holds attest_mutex_. Only transport
+  // failures are returned; a refusal is remembered in enrollment_note_.
+  absl::Status EnrollLocked();
   // Runs a whole attestation. Caller holds attest_mutex_.
   absl::StatusOr<std::shared_ptr<const Session>> AttestLocked();
   bool Usable(const Session& session) const;
@@ -85,6 +93,8 @@ class GrpcKeyServiceClient final : public KeyServiceClient {
   mutable std::mutex mutex_;  // guards session_ and attestations_
   std::shared_ptr<const Session> session_;
   int attestations_ = 0;
+  bool enrolled_ = false;        // guarded by attest_mutex_
+  std::string enrollment_note_;  // why enrollment did not succeed; guarded by attest_mutex_
 };
 
 }  // namespace cloak::kms::client

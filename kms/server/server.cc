@@ -8,6 +8,8 @@
 
 #include "attest/policy/parse.h"
 #include "attest/policy/policy.h"
+#include "attest/verifier/ak_bindings.h"
+#include "attest/verifier/ak_enrollment.h"
 #include "attest/verifier/attestation_verifier.h"
 #include "attest/verifier/policy_authorizer.h"
 #include "common/status.h"
@@ -39,6 +41,8 @@ struct KmsServer::Parts {
   KekBackend keks;
   std::unique_ptr<SessionTokens> tokens;
   std::unique_ptr<attest::StorePolicySource> policy;
+  std::unique_ptr<attest::AkBindingSource> ak_bindings;
+  std::unique_ptr<attest::TpmAkEnrollment> ak_enrollment;  // null without EK CAs
   std::unique_ptr<attest::AttestationVerifier> verifier;
   std::unique_ptr<attest::PolicyAuthorizer> authorizer;
   std::unique_ptr<NonceTable> nonces;
@@ -96,11 +100,12 @@ absl::StatusOr<std::shared_ptr<const attest::snp::SnpVerifier>> MakeSnpVerifier(
   return std::shared_ptr<const attest::snp::SnpVerifier>(std::move(verifier));
 }
 
-// The attestation policy's document must parse before it is stored; other names (none
-// yet) are stored as the JSON objects they are.
+// The attestation policy and the TPM AK bindings must parse before they are stored;
+// other names (none yet) are stored as the JSON objects they are.
 absl::Status CheckPolicyDocument(std::string_view name, std::string_view document) {
-  if (name != attest::policy::kPolicyName) return absl::OkStatus();
-  return attest::policy::ParsePolicy(document).status();
+  if (name == attest::policy::kPolicyName) return attest::policy::ParsePolicy(document).status();
+  if (name == attest::kAkBindingsPolicyName) return attest::ParseAkBindings(document).status();
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -131,6 +136,7 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
         p.tokens, SessionTokens::Create(seed, p.clock, absl::Seconds(config.session.token_ttl_s)));
   }
   p.policy = std::make_unique<attest::StorePolicySource>(*p.store, p.clock);
+  p.ak_bindings = std::make_unique<attest::AkBindingSource>(*p.store, p.clock);
   {
     attest::AttestationVerifierOptions options;
     ASSIGN_OR_RETURN(options.snp, MakeSnpVerifier(config.attestation));
@@ -138,8 +144,20 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
       ASSIGN_OR_RETURN(std::string pem, ReadTextFile(file, "attestation.tpm.ek_ca_files"));
       options.tpm_ek_ca_pem.push_back(std::move(pem));
     }
+    if (!options.tpm_ek_ca_pem.empty()) {
+      ASSIGN_OR_RETURN(p.ak_enrollment,
+                       attest::TpmAkEnrollment::Create(
+                           attest::TpmAkEnrollmentOptions{.ek_ca_pem = options.tpm_ek_ca_pem,
+                                                          .store = p.store.get(),
+                                                          .clock = &p.clock,
+                                                          .policy = p.policy.get(),
+                                                          .bindings = p.ak_bindings.get(),
+                                                          .ttl = absl::Seconds(60),
+                                                          .max_pending = 4096}));
+    }
     options.insecure_allow_unattested = config.insecure_allow_unattested;
     options.policy = p.policy.get();
+    options.ak_bindings = p.ak_bindings.get();
     options.clock = &p.clock;
     ASSIGN_OR_RETURN(p.verifier, attest::AttestationVerifier::Create(std::move(options)));
   }
@@ -161,7 +179,8 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
                                                          .tokens = p.tokens.get(),
                                                          .nonces = p.nonces.get(),
                                                          .clock = &p.clock,
-                                                         .logger = p.logger});
+                                                         .logger = p.logger,
+                                                         .ak_enroller = p.ak_enrollment.get()});
   RotationRunner* runner = p.runner.get();
   AdminServiceContext admin_context;
   admin_context.store = p.store.get();
@@ -174,7 +193,14 @@ absl::StatusOr<std::unique_ptr<KmsServer>> KmsServer::Start(const ServerConfig& 
                          .insecure_allow_unattested = config.insecure_allow_unattested};
   admin_context.check_policy = CheckPolicyDocument;
   attest::StorePolicySource* policy = p.policy.get();
-  admin_context.policy_stored = [policy](std::string_view) { policy->Invalidate(); };
+  attest::AkBindingSource* bindings = p.ak_bindings.get();
+  admin_context.policy_stored = [policy, bindings](std::string_view name) {
+    if (name == attest::kAkBindingsPolicyName) {
+      bindings->Invalidate();
+    } else {
+      policy->Invalidate();
+    }
+  };
   // The runner drives the rotation itself, step by step, so that shutdown can stop it
   // between steps; the work closure AdminServiceImpl hands over is not needed.
   admin_context.run_in_background = [runner](std::function<void()>) { runner->Kick(); };

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "kms/crypto/kek_provider.h"
 #include "kms/proto/kms.grpc.pb.h"
+#include "kms/service/ak_enroller.h"
 #include "kms/service/authorizer.h"
 #include "kms/service/evidence_verifier.h"
 #include "kms/service/nonce_table.h"
@@ -24,7 +25,8 @@
 namespace cloak::kms {
 
 // What the key service works with; every pointer must outlive the service. `logger` may
-// be null (nothing is logged).
+// be null (nothing is logged); `ak_enroller` may be null (AK enrollment is refused with
+// FAILED_PRECONDITION: no EK CA is configured).
 struct KeyServiceContext {
   KeyStore* store = nullptr;
   KekProvider* keks = nullptr;
@@ -34,6 +36,7 @@ struct KeyServiceContext {
   NonceTable* nonces = nullptr;
   const Clock* clock = nullptr;
   std::shared_ptr<Logger> logger;
+  AkEnroller* ak_enroller = nullptr;
 };
 
 class KeyServiceImpl final : public v1::KeyService::Service {
@@ -54,6 +57,11 @@ class KeyServiceImpl final : public v1::KeyService::Service {
                                 v1::DestroyVolumeKeyResponse* response) override;
   grpc::Status CloneVolumeKey(grpc::ServerContext*, const v1::CloneVolumeKeyRequest* request,
                               v1::CloneVolumeKeyResponse* response) override;
+  grpc::Status BeginAkEnrollment(grpc::ServerContext*, const v1::BeginAkEnrollmentRequest* request,
+                                 v1::BeginAkEnrollmentResponse* response) override;
+  grpc::Status CompleteAkEnrollment(grpc::ServerContext*,
+                                    const v1::CompleteAkEnrollmentRequest* request,
+                                    v1::CompleteAkEnrollmentResponse* response) override;
 
   // The same operations with absl::Status, for in-process callers and tests.
   absl::Status DoChallenge(v1::ChallengeResponse* response);
@@ -67,6 +75,10 @@ class KeyServiceImpl final : public v1::KeyService::Service {
   absl::Status DoDestroyVolumeKey(const v1::DestroyVolumeKeyRequest& request);
   absl::Status DoCloneVolumeKey(const v1::CloneVolumeKeyRequest& request,
                                 v1::CloneVolumeKeyResponse* response);
+  absl::Status DoBeginAkEnrollment(const v1::BeginAkEnrollmentRequest& request,
+                                   v1::BeginAkEnrollmentResponse* response);
+  absl::Status DoCompleteAkEnrollment(const v1::CompleteAkEnrollmentRequest& request,
+                                      v1::CompleteAkEnrollmentResponse* response);
 
  private:
   // The verified token, with its role allowed to do `operation` on `volume_id`.
@@ -82,6 +94,8 @@ class KeyServiceImpl final : public v1::KeyService::Service {
   // Appends a no-mutation audit event; logs a warning when the store refuses it.
   absl::Status Audit(const SessionToken& session, Operation operation, const std::string& volume_id,
                      const absl::Status& outcome, std::map<std::string, std::string> details = {});
+  // Audits (PERMISSION_DENIED only) and logs a refused enrollment step; returns `refusal`.
+  absl::Status RefuseEnrollment(std::string_view rpc, const absl::Status& refusal);
   void LogOutcome(std::string_view rpc, const std::string& identity, const std::string& volume_id,
                   const absl::Status& status);
 

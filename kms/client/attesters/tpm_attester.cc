@@ -1,5 +1,6 @@
 #include "kms/client/attesters/tpm_attester.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <array>
@@ -41,6 +42,31 @@ absl::StatusOr<std::string> TpmAttester::Collect(const AttestationChallenge& cha
   }
   ASSIGN_OR_RETURN(std::vector<std::uint8_t> evidence, tpm_->Collect(input));
   return std::string(evidence.begin(), evidence.end());
+}
+
+absl::Status TpmAttester::Enroll(EnrollmentChannel& channel) {
+  const std::vector<std::uint8_t>& certificate = tpm_->EkCertificate();
+  if (certificate.empty()) return absl::OkStatus();
+  v1::BeginAkEnrollmentRequest begin;
+  begin.set_ak_public(std::string(tpm_->AkPublic().begin(), tpm_->AkPublic().end()));
+  begin.set_ek_public(std::string(tpm_->EkPublic().begin(), tpm_->EkPublic().end()));
+  begin.set_ek_certificate(std::string(certificate.begin(), certificate.end()));
+  ASSIGN_OR_RETURN(v1::BeginAkEnrollmentResponse offer, channel.BeginAkEnrollment(begin));
+  const auto bytes = [](const std::string& s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  };
+  absl::StatusOr<SecretBytes> secret =
+      tpm_->ActivateCredential(bytes(offer.credential_blob()), bytes(offer.encrypted_secret()));
+  if (!secret.ok()) {
+    return Annotate(secret.status(), "activating the key service's AK enrollment credential");
+  }
+  v1::CompleteAkEnrollmentRequest complete;
+  complete.set_enrollment_id(offer.enrollment_id());
+  complete.mutable_secret()->assign(reinterpret_cast<const char*>(secret->SecretData()),
+                                    secret->size());
+  absl::StatusOr<v1::CompleteAkEnrollmentResponse> done = channel.CompleteAkEnrollment(complete);
+  OPENSSL_cleanse(complete.mutable_secret()->data(), complete.secret().size());
+  return done.status();
 }
 
 }  // namespace cloak::kms::client

@@ -32,6 +32,12 @@ class TpmAttester final : public Attester {
   // challenge's tpm_extra_data is not the SHA-256 of its nonce and key; the TPM's codes
   // otherwise (UNAVAILABLE, ABORTED, INTERNAL).
   absl::StatusOr<std::string> Collect(const AttestationChallenge& challenge) override;
+  // With an EK certificate in the TPM: BeginAkEnrollment with the AK, the EK and its
+  // certificate, TPM2_ActivateCredential on the answer, CompleteAkEnrollment with the
+  // recovered secret (wiped from every buffer after the call). Without one there is
+  // nothing to prove (OK; the policy must pin the AK). The service's codes, and the TPM's
+  // (PERMISSION_DENIED when it refuses the credential).
+  absl::Status Enroll(EnrollmentChannel& channel) override;
 
   // The AK's marshalled TPMT_PUBLIC, whose SHA-256 is the fingerprint a policy pins.
   const std::vector<std::uint8_t>& AkPublic() const { return tpm_->AkPublic(); }

@@ -38,18 +38,106 @@ class FakeTpm final : public attest::tpm::TpmAttester {
     inputs.emplace_back(input.begin(), input.end());
     return std::vector<std::uint8_t>{'q', 'u', 'o', 't', 'e'};
   }
-  absl::StatusOr<SecretBytes> ActivateCredential(std::span<const std::uint8_t>,
-                                                 std::span<const std::uint8_t>) override {
-    return absl::UnimplementedError("fake");
+  absl::StatusOr<SecretBytes> ActivateCredential(std::span<const std::uint8_t> blob,
+                                                 std::span<const std::uint8_t> secret) override {
+    activated.emplace_back(std::string(blob.begin(), blob.end()),
+                           std::string(secret.begin(), secret.end()));
+    if (!activation.ok()) return activation;
+    const std::string recovered = "recovered-secret";
+    return SecretBytes::CopyFrom(std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(recovered.data()), recovered.size()));
   }
   const std::vector<std::uint8_t>& AkPublic() const override { return ak_; }
-  const std::vector<std::uint8_t>& EkPublic() const override { return ak_; }
+  const std::vector<std::uint8_t>& EkPublic() const override { return ek_; }
+  const std::vector<std::uint8_t>& EkCertificate() const override { return certificate; }
 
   std::vector<std::vector<std::uint8_t>> inputs;
+  std::vector<std::uint8_t> certificate;
+  absl::Status activation = absl::OkStatus();
+  std::vector<std::pair<std::string, std::string>> activated;
 
  private:
   std::vector<std::uint8_t> ak_{1, 2, 3};
+  std::vector<std::uint8_t> ek_{4, 5, 6};
 };
+
+// Records the enrollment calls and answers them like a key service would.
+class FakeEnrollmentChannel final : public EnrollmentChannel {
+ public:
+  absl::StatusOr<v1::BeginAkEnrollmentResponse> BeginAkEnrollment(
+      const v1::BeginAkEnrollmentRequest& request) override {
+    begins.push_back(request);
+    if (!begin_status.ok()) return begin_status;
+    v1::BeginAkEnrollmentResponse response;
+    response.set_enrollment_id(std::string(16, 'i'));
+    response.set_credential_blob("blob");
+    response.set_encrypted_secret("encrypted");
+    return response;
+  }
+  absl::StatusOr<v1::CompleteAkEnrollmentResponse> CompleteAkEnrollment(
+      const v1::CompleteAkEnrollmentRequest& request) override {
+    completes.push_back(request);
+    return v1::CompleteAkEnrollmentResponse();
+  }
+
+  absl::Status begin_status = absl::OkStatus();
+  std::vector<v1::BeginAkEnrollmentRequest> begins;
+  std::vector<v1::CompleteAkEnrollmentRequest> completes;
+};
+
+TEST(TpmAttesterEnrollTest, WithoutAnEkCertificateThereIsNothingToEnroll) {
+  auto tpm = std::make_unique<FakeTpm>();
+  FakeTpm* fake = tpm.get();
+  TpmAttester attester(std::move(tpm));
+  FakeEnrollmentChannel channel;
+  EXPECT_TRUE(attester.Enroll(channel).ok());
+  EXPECT_TRUE(channel.begins.empty());
+  EXPECT_TRUE(fake->activated.empty());
+}
+
+TEST(TpmAttesterEnrollTest, ActivatesTheCredentialAndReturnsItsSecret) {
+  auto tpm = std::make_unique<FakeTpm>();
+  FakeTpm* fake = tpm.get();
+  fake->certificate = {0x30, 0x82};
+  TpmAttester attester(std::move(tpm));
+  FakeEnrollmentChannel channel;
+  ASSERT_TRUE(attester.Enroll(channel).ok());
+  ASSERT_EQ(channel.begins.size(), 1u);
+  EXPECT_EQ(channel.begins[0].ak_public(), std::string("\x01\x02\x03", 3));
+  EXPECT_EQ(channel.begins[0].ek_public(), std::string("\x04\x05\x06", 3));
+  EXPECT_EQ(channel.begins[0].ek_certificate(), std::string("\x30\x82", 2));
+  ASSERT_EQ(fake->activated.size(), 1u);
+  EXPECT_EQ(fake->activated[0].first, "blob");
+  EXPECT_EQ(fake->activated[0].second, "encrypted");
+  ASSERT_EQ(channel.completes.size(), 1u);
+  EXPECT_EQ(channel.completes[0].enrollment_id(), std::string(16, 'i'));
+  // The request the channel saw carried the secret; the attester's own copy is wiped
+  // after the call, which is why the channel keeps its own.
+  EXPECT_EQ(channel.completes[0].secret(), "recovered-secret");
+}
+
+TEST(TpmAttesterEnrollTest, ARefusedCredentialIsNotAnswered) {
+  auto tpm = std::make_unique<FakeTpm>();
+  FakeTpm* fake = tpm.get();
+  fake->certificate = {0x30};
+  fake->activation = absl::PermissionDeniedError("TPM_RC_INTEGRITY");
+  TpmAttester attester(std::move(tpm));
+  FakeEnrollmentChannel channel;
+  const absl::Status status = attester.Enroll(channel);
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("enrollment credential"));
+  EXPECT_TRUE(channel.completes.empty());
+}
+
+TEST(TpmAttesterEnrollTest, TheServicesRefusalIsReturned) {
+  auto tpm = std::make_unique<FakeTpm>();
+  tpm->certificate = {0x30};
+  TpmAttester attester(std::move(tpm));
+  FakeEnrollmentChannel channel;
+  channel.begin_status = absl::FailedPreconditionError("not enabled");
+  EXPECT_EQ(attester.Enroll(channel).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(channel.completes.empty());
+}
 
 TEST(NoneAttesterTest, EvidenceIsBindingThenIdentity) {
   NoneAttester attester("node/worker-1");

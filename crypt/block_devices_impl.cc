@@ -13,24 +13,11 @@
 #include <cerrno>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "fmt/format.h"
 
 namespace cloak::crypt {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 absl::StatusOr<std::uint64_t> SizeOf(int fd, const std::string& path) {
   struct stat st {};
@@ -71,7 +58,7 @@ class DirectWriter final : public BlockWriter {
   }
 
  private:
-  Fd fd_;
+  UniqueFd fd_;
   std::string path_;
   std::uint64_t size_;
 };
@@ -79,7 +66,7 @@ class DirectWriter final : public BlockWriter {
 class SystemBlockDevices final : public BlockDevices {
  public:
   absl::StatusOr<std::vector<std::string>> ProbeSignatures(const std::string& path) override {
-    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return ErrnoToStatus(errno, "open " + path + " to probe it");
     blkid_probe probe = blkid_new_probe();
     if (probe == nullptr) return absl::ResourceExhaustedError("libblkid: cannot create a probe");
@@ -122,7 +109,7 @@ class SystemBlockDevices final : public BlockDevices {
   }
 
   absl::StatusOr<std::uint64_t> SizeBytes(const std::string& path) override {
-    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return ErrnoToStatus(errno, "open " + path);
     return SizeOf(fd.get(), path);
   }

@@ -15,6 +15,7 @@
 #include "csi/plugin_context.h"
 #include "csi/server.h"
 #include "csi/version.h"
+#include "node/node_plugin.h"
 
 namespace {
 
@@ -28,6 +29,18 @@ struct Flags {
   std::string log_level = "info";
   std::string state_dir = "/var/lib/cloak";
   int drain_seconds = 10;
+  // Node mode.
+  std::string local_dir = "/var/lib/cloak/local";
+  std::int64_t max_volumes = 0;
+  std::string kms_address;
+  std::string kms_ca_file;
+  std::string kms_server_name;
+  std::string attester = "auto";
+  std::string tpm_device = "/dev/tpmrm0";
+  std::string tpm_tcti;
+  std::uint32_t tpm_ak_handle = 0x81010002;
+  bool insecure_allow_unattested = false;
+  std::string insecure_identity;
 };
 
 int UsageError(const std::string& message) {
@@ -64,6 +77,30 @@ int main(int argc, char** argv) {
                  "seconds to let in-flight calls finish on SIGTERM")
       ->capture_default_str()
       ->check(CLI::Range(0, 600));
+  app.add_option("--local-dir", flags.local_dir,
+                 "node: directory of the local backend's backing files (<volume_id>.img)")
+      ->capture_default_str();
+  app.add_option("--max-volumes", flags.max_volumes,
+                 "node: NodeGetInfo's max_volumes_per_node (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--kms-address", flags.kms_address, "node: the key service, HOST:PORT");
+  app.add_option("--kms-ca-file", flags.kms_ca_file,
+                 "node: PEM of the CA that signed the key service's certificate");
+  app.add_option("--kms-server-name", flags.kms_server_name,
+                 "node: the name in the key service's certificate, when not the host");
+  app.add_option("--attester", flags.attester, "node: evidence to present: auto, sev-snp, tpm")
+      ->capture_default_str();
+  app.add_option("--tpm-device", flags.tpm_device, "node: the TPM device auto-detection looks for")
+      ->capture_default_str();
+  app.add_option("--tpm-tcti", flags.tpm_tcti, "node: TCTI configuration (default device:DEVICE)");
+  app.add_option("--tpm-ak-handle", flags.tpm_ak_handle,
+                 "node: persistent handle of the attestation key (created there when empty)")
+      ->capture_default_str();
+  app.add_flag("--insecure-allow-unattested", flags.insecure_allow_unattested,
+               "node: DEVELOPMENT ONLY: allow --attester none (proves nothing)");
+  app.add_option("--insecure-identity", flags.insecure_identity,
+                 "node: with --attester none, the identity claimed (node/NAME)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -105,11 +142,45 @@ int main(int argc, char** argv) {
 
   const sigset_t signals = BlockTerminationSignals();
 
+  std::unique_ptr<cloak::node::NodePlugin> node;
+  if (cloak::csi::ServesNode(*mode)) {
+    cloak::node::NodePluginConfig config;
+    config.node_id = flags.node_id;
+    config.state_dir = flags.state_dir;
+    config.local_dir = flags.local_dir;
+    config.max_volumes = flags.max_volumes;
+    config.kms_address = flags.kms_address;
+    config.kms_ca_file = flags.kms_ca_file;
+    config.kms_server_name = flags.kms_server_name;
+    auto choice = cloak::kms::client::ParseAttesterChoice(flags.attester);
+    if (!choice.ok()) return UsageError(std::string(choice.status().message()));
+    config.attester.choice = *choice;
+    config.attester.tpm_device = flags.tpm_device;
+    config.attester.tpm_tcti = flags.tpm_tcti;
+    config.attester.tpm.ak_handle = flags.tpm_ak_handle;
+    config.attester.tpm.persist_ak = true;
+    config.attester.insecure_allow_unattested = flags.insecure_allow_unattested;
+    config.attester.none_identity = flags.insecure_identity;
+    auto created = cloak::node::NodePlugin::Create(config, logger, &context.faults);
+    if (!created.ok()) {
+      if (created.status().code() == absl::StatusCode::kInvalidArgument) {
+        return UsageError(std::string(created.status().message()));
+      }
+      logger->Error("node plugin setup failed",
+                    {{"error", std::string(created.status().message())}});
+      return 1;
+    }
+    node = *std::move(created);
+    context.readiness_checks.push_back(node->KeyServiceCheck());
+  }
+
   cloak::csi::IdentityService identity(context);
+  std::vector<grpc::Service*> services = {&identity};
+  if (node) services.push_back(&node->service());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<cloak::csi::LoggingInterceptorFactory>(logger));
   auto server =
-      cloak::csi::GrpcServer::StartOnUnixSocket(*socket_path, {&identity}, std::move(interceptors));
+      cloak::csi::GrpcServer::StartOnUnixSocket(*socket_path, services, std::move(interceptors));
   if (!server.ok()) return UsageError(std::string(server.status().message()));
 
   logger->Info("serving", {{"endpoint", flags.endpoint},

@@ -7,24 +7,11 @@
 
 #include "absl/status/status.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "fmt/format.h"
 
 namespace cloak::attest::snp {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 absl::Status Unavailable(int err, std::string_view context) {
   return absl::UnavailableError(ErrnoToStatus(err, context).message());
@@ -33,7 +20,7 @@ absl::Status Unavailable(int err, std::string_view context) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadAttribute(const std::string& path, std::size_t limit) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Unavailable(errno, fmt::format("open {}", path));
   std::string out;
   char buf[4096];
@@ -51,7 +38,7 @@ absl::StatusOr<std::string> ReadAttribute(const std::string& path, std::size_t l
 }
 
 absl::Status WriteAttribute(const std::string& path, std::string_view data) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (fd.get() < 0) return Unavailable(errno, fmt::format("open {}", path));
   ssize_t n;
   do {

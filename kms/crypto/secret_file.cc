@@ -7,43 +7,16 @@
 #include <cerrno>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "fmt/format.h"
 
 namespace cloak::kms {
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now, reporting the error that a deferred close would swallow.
-  int Close() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
-
-std::string DirectoryOf(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<SecretBytes> ReadPrivateFile(const std::string& path, std::size_t max_size) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     if (errno == ELOOP) {
       return absl::FailedPreconditionError(
@@ -86,36 +59,7 @@ absl::StatusOr<SecretBytes> ReadPrivateFile(const std::string& path, std::size_t
 }
 
 absl::Status WritePrivateFileAtomically(const std::string& path, const SecretBytes& contents) {
-  std::string temp_template = path + ".tmp.XXXXXX";
-  std::vector<char> temp_path(temp_template.begin(), temp_template.end());
-  temp_path.push_back('\0');
-  Fd fd(::mkostemp(temp_path.data(), O_CLOEXEC));
-  if (fd.get() < 0)
-    return ErrnoToStatus(errno, fmt::format("create a temporary file for {}", path));
-  const std::string temp(temp_path.data());
-
-  auto fail = [&temp](int error_number, std::string_view what) {
-    ::unlink(temp.c_str());
-    return ErrnoToStatus(error_number, what);
-  };
-  if (::fchmod(fd.get(), 0600) != 0) return fail(errno, fmt::format("chmod {}", temp));
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd.get(), contents.SecretData() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(errno, fmt::format("write {}", temp));
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return fail(errno, fmt::format("fsync {}", temp));
-  if (fd.Close() != 0) return fail(errno, fmt::format("close {}", temp));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(errno, fmt::format("rename {} to {}", temp, path));
-  }
-  const std::string directory = DirectoryOf(path);
-  Fd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0) return ErrnoToStatus(errno, fmt::format("open directory {}", directory));
-  if (::fsync(dir.get()) != 0) return ErrnoToStatus(errno, fmt::format("fsync {}", directory));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, contents.SecretSpan(), 0600);
 }
 
 }  // namespace cloak::kms

@@ -102,12 +102,16 @@ class CloakCsiProcessTest : public ::testing::Test {
   std::string log_path() const { return dir_.path() + "/stderr.log"; }
 
   std::unique_ptr<PluginProcess> Launch(const std::string& mode, const std::string& state_dir,
-                                        const std::string& faults = "") {
-    auto process = std::make_unique<PluginProcess>(
-        std::vector<std::string>{"--endpoint", "unix://" + socket(), "--mode", mode, "--node-id",
-                                 "node-a", "--state-dir", state_dir, "--log-format", "json",
-                                 "--drain-timeout", "10"},
-        log_path(), faults);
+                                        const std::string& faults = "",
+                                        const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--endpoint",      "unix://" + socket(),
+                                     "--mode",          mode,
+                                     "--node-id",       "node-a",
+                                     "--state-dir",     state_dir,
+                                     "--log-format",    "json",
+                                     "--drain-timeout", "10"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto process = std::make_unique<PluginProcess>(args, log_path(), faults);
     EXPECT_TRUE(WaitForSocket(socket())) << ReadFile(log_path());
     return process;
   }
@@ -151,8 +155,25 @@ class CloakCsiProcessTest : public ::testing::Test {
   std::unique_ptr<::csi::v1::Identity::Stub> stub_;
 };
 
+// The node's key service settings, pointing at a port nothing listens on, with the
+// development attester (this host has no TEE).
+std::vector<std::string> NodeFlags(const std::string& dir) {
+  return {
+      "--kms-address",
+      "127.0.0.1:1",
+      "--kms-ca-file",
+      std::string(std::getenv("CLOAK_SOURCE_DIR")) + "/tests/attest/testdata/snp/ask_ark_milan.pem",
+      "--attester",
+      "none",
+      "--insecure-allow-unattested",
+      "--insecure-identity",
+      "node/node-a",
+      "--local-dir",
+      dir};
+}
+
 TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
-  auto process = Launch("node", dir_.path());
+  auto process = Launch("node", dir_.path(), "", NodeFlags(dir_.path()));
   grpc::ClientContext context;
   ::csi::v1::GetPluginInfoResponse info;
   ASSERT_TRUE(Identity()->GetPluginInfo(&context, {}, &info).ok());
@@ -161,8 +182,13 @@ TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
   EXPECT_EQ(
       Capabilities(),
       std::vector<Type>{::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS});
-  // The node needs device-mapper: ready exactly when this kernel offers it.
-  EXPECT_EQ(ProbeReady(), DeviceMapperCheck()->Check().ok());
+  // Not ready: no key service answers at 127.0.0.1:1 (and this kernel may lack
+  // device-mapper, which is checked first).
+  EXPECT_FALSE(ProbeReady());
+  const std::string log = ReadFile(log_path());
+  EXPECT_TRUE(log.find("127.0.0.1:1") != std::string::npos ||
+              log.find("device-mapper is not available") != std::string::npos)
+      << log;
   process->Signal(SIGTERM);
   EXPECT_EQ(process->Wait(), 0);
 }
@@ -235,9 +261,13 @@ TEST_F(CloakCsiProcessTest, BadFlagsExitWithCodeTwoAndOneLine) {
       {{"--endpoint", "tcp://127.0.0.1:1", "--mode", "node", "--node-id", "n"}, "Unix socket"},
       {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n", "--log-format", "xml"},
        "xml"},
-      {{"--endpoint", "unix://" + dir_.path() + "/no/such/dir/csi.sock", "--mode", "node",
+      {{"--endpoint", "unix://" + dir_.path() + "/no/such/dir/csi.sock", "--mode", "controller",
         "--node-id", "n"},
        "does not exist"},
+      {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n"}, "--kms-address"},
+      {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n", "--kms-address",
+        "127.0.0.1:1", "--attester", "quantum"},
+       "quantum"},
       {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n", "--bogus"}, "bogus"},
   };
   for (const Case& c : cases) {
@@ -251,9 +281,10 @@ TEST_F(CloakCsiProcessTest, BadFlagsExitWithCodeTwoAndOneLine) {
 TEST_F(CloakCsiProcessTest, RefusesAnEndpointThatIsNotASocket) {
   std::ofstream(socket()) << "not a socket";
   std::string stderr_text;
-  EXPECT_EQ(RunToExit({"--endpoint", "unix://" + socket(), "--mode", "node", "--node-id", "n"},
-                      &stderr_text),
-            2);
+  EXPECT_EQ(
+      RunToExit({"--endpoint", "unix://" + socket(), "--mode", "controller", "--node-id", "n"},
+                &stderr_text),
+      2);
   EXPECT_NE(stderr_text.find("not a socket"), std::string::npos) << stderr_text;
   EXPECT_EQ(ReadFile(socket()), "not a socket") << "the file must be left alone";
 }

@@ -507,6 +507,8 @@ absl::Status NodeService::Publish(const csi::NodePublishVolumeRequest& request) 
   absl::StatusOr<MountEntry> existing = deps_.mounter->FindMount(request.target_path());
   if (existing.ok()) {
     ASSIGN_OR_RETURN(const crypt::DeviceNumber number, deps_.devices->Number(mapper_path));
+    // A bound device node shows as devtmpfs rooted at its path below /dev
+    // ("/mapper/cloak-<id>"); a bound filesystem by the mapper's device number.
     const bool same_volume =
         state->block ? existing->source == mapper_path || existing->root == mapper_path.substr(4)
                      : existing->device_number == DeviceNumberText(number);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "fmt/format.h"
 #include "node/loop_sysfs.h"
 
@@ -35,30 +36,6 @@ constexpr int kBindAttempts = 16;
 constexpr auto kDetachWait = std::chrono::seconds(1);
 constexpr auto kPollInterval = std::chrono::milliseconds(10);
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
 std::string ErrnoText(int error_number) {
   char buffer[256];
   return strerror_r(error_number, buffer, sizeof(buffer));  // the GNU variant
@@ -71,7 +48,7 @@ bool SameFile(const loop_info64& info, std::uint64_t dev, std::uint64_t ino) {
 // LOOP_GET_STATUS64 of loop device `number`; NOT_FOUND when it is not bound to a file.
 absl::StatusOr<loop_info64> GetStatus(int number) {
   const std::string device = LoopDevicePath(number);
-  Fd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
   if (loop.get() < 0 && errno == ENOENT) {
     return absl::FailedPreconditionError(
         fmt::format("{} is missing although the kernel has it; give the plugin the host's /dev "
@@ -133,7 +110,8 @@ absl::StatusOr<struct stat> StatBackingFile(const std::string& path) {
 }
 
 // Checks that `fd`, opened from `path`, is still the file `expected` describes.
-absl::Status CheckSameFile(const Fd& fd, const std::string& path, const struct stat& expected) {
+absl::Status CheckSameFile(const UniqueFd& fd, const std::string& path,
+                           const struct stat& expected) {
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return ErrnoToStatus(errno, "stat backing file " + path);
   if (st.st_dev != expected.st_dev || st.st_ino != expected.st_ino) {
@@ -146,8 +124,8 @@ absl::Status CheckSameFile(const Fd& fd, const std::string& path, const struct s
 // An exclusive flock(2) on `path` (its own open file description, never the one a loop
 // device holds, which would keep the lock for as long as the device lives): serializes
 // Attach and Detach of one file across threads and processes.
-absl::StatusOr<Fd> LockFile(const std::string& path, const struct stat& expected) {
-  Fd lock(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+absl::StatusOr<UniqueFd> LockFile(const std::string& path, const struct stat& expected) {
+  UniqueFd lock(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (lock.get() < 0) return ErrnoToStatus(errno, "open backing file " + path + " to lock it");
   RETURN_IF_ERROR(CheckSameFile(lock, path, expected));
   while (flock(lock.get(), LOCK_EX) != 0) {
@@ -157,7 +135,7 @@ absl::StatusOr<Fd> LockFile(const std::string& path, const struct stat& expected
 }
 
 struct BackingFile {
-  Fd fd;
+  UniqueFd fd;
   bool direct_io;
 };
 
@@ -169,7 +147,7 @@ absl::StatusOr<BackingFile> OpenBackingFile(const std::string& path, const struc
     direct_io = false;
     fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   }
-  Fd file(fd);
+  UniqueFd file(fd);
   if (fd < 0) return ErrnoToStatus(errno, "open backing file " + path + " read-write");
   RETURN_IF_ERROR(CheckSameFile(file, path, expected));
   return BackingFile{std::move(file), direct_io};
@@ -231,7 +209,7 @@ absl::StatusOr<Bind> BindDevice(int loop, const BackingFile& file, const std::st
 absl::Status KeepAttached(const Attached& attached) {
   if ((attached.info.lo_flags & LO_FLAGS_AUTOCLEAR) == 0) return absl::OkStatus();
   const std::string device = LoopDevicePath(attached.number);
-  Fd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
   if (loop.get() < 0) return ErrnoToStatus(errno, "open " + device);
   loop_info64 info = attached.info;
   info.lo_flags &= ~static_cast<std::uint32_t>(LO_FLAGS_AUTOCLEAR);
@@ -268,7 +246,7 @@ absl::Status DetachDevice(int number, std::uint64_t dev, std::uint64_t ino) {
   const std::string device = LoopDevicePath(number);
   // The exclusive open fails while a filesystem or device-mapper holds the device, where
   // LOOP_CLR_FD would only arm a detach at their last close.
-  Fd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC | O_EXCL));
+  UniqueFd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC | O_EXCL));
   if (loop.get() < 0 && errno == ENXIO) return absl::OkStatus();  // already going away
   if (loop.get() < 0 && errno == EBUSY) {
     return absl::UnavailableError(fmt::format("{} is in use by {}; unmount or close that first",
@@ -289,7 +267,7 @@ absl::Status DetachDevice(int number, std::uint64_t dev, std::uint64_t ino) {
     }
     return ErrnoToStatus(errno, "detach " + device + " (LOOP_CLR_FD)");
   }
-  loop.Reset();  // the kernel tears the device down at its last close
+  loop.Close();  // the kernel tears the device down at its last close
   return AwaitDetached(number, dev, ino);
 }
 
@@ -326,7 +304,7 @@ class SystemLoopDevices final : public LoopDevices {
 
   absl::StatusOr<LoopDevice> Attach(const std::string& backing_file) override {
     ASSIGN_OR_RETURN(struct stat st, StatBackingFile(backing_file));
-    ASSIGN_OR_RETURN(Fd lock, LockFile(backing_file, st));
+    ASSIGN_OR_RETURN(UniqueFd lock, LockFile(backing_file, st));
     ASSIGN_OR_RETURN(std::vector<Attached> attached, AttachedTo(st));
     if (!attached.empty()) {
       RETURN_IF_ERROR(KeepAttached(attached.front()));
@@ -362,7 +340,7 @@ class SystemLoopDevices final : public LoopDevices {
       ASSIGN_OR_RETURN(std::vector<Attached> deleted, AttachedToDeleted(backing_file));
       return DetachAll(deleted);
     }
-    ASSIGN_OR_RETURN(Fd lock, LockFile(backing_file, st));
+    ASSIGN_OR_RETURN(UniqueFd lock, LockFile(backing_file, st));
     ASSIGN_OR_RETURN(std::vector<Attached> attached, AttachedTo(st));
     return DetachAll(attached);
   }
@@ -376,7 +354,7 @@ class SystemLoopDevices final : public LoopDevices {
     if (!S_ISBLK(st.st_mode) || major(st.st_rdev) != kLoopMajor) {
       return absl::NotFoundError(fmt::format("{} is not a loop device", device));
     }
-    Fd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
     if (loop.get() < 0 && errno == ENXIO) {
       return absl::NotFoundError(fmt::format("{} is not attached to a file", device));
     }
@@ -396,7 +374,7 @@ class SystemLoopDevices final : public LoopDevices {
   absl::StatusOr<int> BindFreeDevice(const BackingFile& file, const std::string& path) {
     // Threads of this process take turns; only other processes can win the race.
     std::lock_guard<std::mutex> bind_lock(bind_mutex_);
-    Fd control(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+    UniqueFd control(open("/dev/loop-control", O_RDWR | O_CLOEXEC));
     if (control.get() < 0) {
       return absl::FailedPreconditionError(fmt::format(
           "cannot open /dev/loop-control ({}); load the loop module and give the plugin the "
@@ -412,7 +390,7 @@ class SystemLoopDevices final : public LoopDevices {
             path, ErrnoText(errno)));
       }
       const std::string device = LoopDevicePath(number);
-      Fd loop(open(device.c_str(), O_RDWR | O_CLOEXEC));
+      UniqueFd loop(open(device.c_str(), O_RDWR | O_CLOEXEC));
       if (loop.get() < 0 && errno == ENXIO) continue;  // torn down since GET_FREE
       if (loop.get() < 0) return ErrnoToStatus(errno, "open " + device);
       ASSIGN_OR_RETURN(Bind bind,

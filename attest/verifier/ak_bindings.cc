@@ -104,41 +104,21 @@ std::string SerializeAkBindings(const AkBindings& bindings) {
   return json{{"bindings", std::move(list)}}.dump();
 }
 
-absl::StatusOr<std::shared_ptr<const LoadedAkBindings>> AkBindingSource::Current() {
-  std::lock_guard lock(mutex_);
-  const absl::Time now = clock_.Now();
-  if (cached_ != nullptr && now - read_at_ < refresh_) return cached_;
-  absl::StatusOr<kms::PolicyRecord> record = store_.GetPolicy(kAkBindingsPolicyName, 0);
-  if (record.status().code() == absl::StatusCode::kNotFound) {
-    cached_ = std::make_shared<const LoadedAkBindings>();
-    read_at_ = now;
-    return cached_;
-  }
-  if (!record.ok()) {
-    if (cached_ != nullptr) return cached_;
-    return absl::UnavailableError(
-        fmt::format("reading the TPM AK bindings: {}", std::string(record.status().message())));
-  }
-  if (cached_ == nullptr || cached_->version != record->version) {
-    absl::StatusOr<AkBindings> parsed = ParseAkBindings(record->document);
-    if (!parsed.ok()) {
-      return absl::DataLossError(fmt::format(
-          "policy tpm-ak-bindings version {} in the store does not parse ({}); store a valid "
-          "version with AdminService SetPolicy (name tpm-ak-bindings)",
-          record->version, std::string(parsed.status().message())));
-    }
-    auto loaded = std::make_shared<LoadedAkBindings>();
-    loaded->bindings = *std::move(parsed);
-    loaded->version = record->version;
-    cached_ = std::move(loaded);
-  }
-  read_at_ = now;
-  return cached_;
-}
+AkBindingSource::AkBindingSource(kms::KeyStore& store, const kms::Clock& clock,
+                                 absl::Duration refresh)
+    : document_(
+          store, clock, std::string(kAkBindingsPolicyName), refresh,
+          [](const kms::PolicyRecord& record) -> absl::StatusOr<LoadedAkBindings> {
+            absl::StatusOr<AkBindings> parsed = ParseAkBindings(record.document);
+            if (!parsed.ok()) return parsed.status();
+            return LoadedAkBindings{.bindings = *std::move(parsed), .version = record.version};
+          },
+          "store a valid version with AdminService SetPolicy (name tpm-ak-bindings)") {}
 
-void AkBindingSource::Invalidate() {
-  std::lock_guard lock(mutex_);
-  read_at_ = absl::InfinitePast();
+absl::StatusOr<std::shared_ptr<const LoadedAkBindings>> AkBindingSource::Current() {
+  absl::StatusOr<std::shared_ptr<const LoadedAkBindings>> current = document_.Current();
+  if (current.ok() && *current == nullptr) return std::make_shared<const LoadedAkBindings>();
+  return current;
 }
 
 }  // namespace cloak::attest

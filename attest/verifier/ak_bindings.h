@@ -14,12 +14,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "attest/verifier/stored_document.h"
 #include "kms/store/clock.h"
 #include "kms/store/key_store.h"
 
@@ -58,23 +58,17 @@ class AkBindingSource {
  public:
   // `store` and `clock` must outlive the source.
   AkBindingSource(kms::KeyStore& store, const kms::Clock& clock,
-                  absl::Duration refresh = absl::Seconds(2))
-      : store_(store), clock_(clock), refresh_(refresh) {}
+                  absl::Duration refresh = absl::Seconds(2));
 
   // Version 0 with no bindings when none were ever recorded; UNAVAILABLE when the store
   // cannot be read and nothing was read before (after that the last version read is
   // kept); DATA_LOSS when the stored document does not parse.
   absl::StatusOr<std::shared_ptr<const LoadedAkBindings>> Current();
 
-  void Invalidate();
+  void Invalidate() { document_.Invalidate(); }
 
  private:
-  kms::KeyStore& store_;
-  const kms::Clock& clock_;
-  const absl::Duration refresh_;
-  std::mutex mutex_;
-  std::shared_ptr<const LoadedAkBindings> cached_;
-  absl::Time read_at_ = absl::InfinitePast();
+  StoredDocument<LoadedAkBindings> document_;
 };
 
 }  // namespace cloak::attest

@@ -7,11 +7,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "attest/policy/policy.h"
+#include "attest/verifier/stored_document.h"
 #include "kms/store/clock.h"
 #include "kms/store/key_store.h"
 
@@ -36,22 +36,15 @@ class StorePolicySource final : public PolicySource {
   // `store` and `clock` must outlive the source. The store is read again at most once per
   // `refresh`, and after Invalidate().
   StorePolicySource(kms::KeyStore& store, const kms::Clock& clock,
-                    absl::Duration refresh = absl::Seconds(2))
-      : store_(store), clock_(clock), refresh_(refresh) {}
+                    absl::Duration refresh = absl::Seconds(2));
 
   absl::StatusOr<std::shared_ptr<const LoadedPolicy>> Current() override;
 
   // Makes the next Current() read the store (after this replica stored a new version).
-  void Invalidate();
+  void Invalidate() { document_.Invalidate(); }
 
  private:
-  kms::KeyStore& store_;
-  const kms::Clock& clock_;
-  const absl::Duration refresh_;
-  std::mutex mutex_;
-  std::shared_ptr<const LoadedPolicy> cached_;  // null: none read yet
-  bool cached_absent_ = false;                  // the store had no policy at read_at_
-  absl::Time read_at_ = absl::InfinitePast();
+  StoredDocument<LoadedPolicy> document_;
 };
 
 }  // namespace cloak::attest

@@ -23,15 +23,6 @@ std::span<const std::uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-absl::Status ValidateBounded(const std::string& value, std::size_t max, std::string_view field,
-                             std::string_view what) {
-  if (value.empty() || value.size() > max) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: 1..{} bytes of {} required, got {}", field, max, what, value.size()));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status EnrollmentDisabled() {
   return absl::FailedPreconditionError(
       "TPM attestation key enrollment is not enabled on this key service: configure "
@@ -76,12 +67,12 @@ absl::Status KeyServiceImpl::RefuseEnrollment(std::string_view rpc, const absl::
 
 absl::Status KeyServiceImpl::DoBeginAkEnrollment(const v1::BeginAkEnrollmentRequest& request,
                                                  v1::BeginAkEnrollmentResponse* response) {
-  RETURN_IF_ERROR(ValidateBounded(request.ak_public(), kMaxTpmPublicBytes, "ak_public",
-                                  "a marshalled TPMT_PUBLIC"));
-  RETURN_IF_ERROR(ValidateBounded(request.ek_public(), kMaxTpmPublicBytes, "ek_public",
-                                  "a marshalled TPMT_PUBLIC"));
-  RETURN_IF_ERROR(ValidateBounded(request.ek_certificate(), kMaxEkCertificateBytes,
-                                  "ek_certificate", "a DER X.509 certificate"));
+  RETURN_IF_ERROR(ValidateBoundedSize(Bytes(request.ak_public()), kMaxTpmPublicBytes, "ak_public",
+                                      "a marshalled TPMT_PUBLIC"));
+  RETURN_IF_ERROR(ValidateBoundedSize(Bytes(request.ek_public()), kMaxTpmPublicBytes, "ek_public",
+                                      "a marshalled TPMT_PUBLIC"));
+  RETURN_IF_ERROR(ValidateBoundedSize(Bytes(request.ek_certificate()), kMaxEkCertificateBytes,
+                                      "ek_certificate", "a DER X.509 certificate"));
   if (ctx_.ak_enroller == nullptr) return EnrollmentDisabled();
 
   absl::StatusOr<AkEnrollmentOffer> offer = ctx_.ak_enroller->Begin(
@@ -104,8 +95,8 @@ absl::Status KeyServiceImpl::DoCompleteAkEnrollment(const v1::CompleteAkEnrollme
                                                     v1::CompleteAkEnrollmentResponse* response) {
   RETURN_IF_ERROR(
       ValidateFixedSize(Bytes(request.enrollment_id()), kEnrollmentIdSize, "enrollment_id"));
-  RETURN_IF_ERROR(ValidateBounded(request.secret(), kMaxCredentialSecretBytes, "secret",
-                                  "the secret TPM2_ActivateCredential returned"));
+  RETURN_IF_ERROR(ValidateBoundedSize(Bytes(request.secret()), kMaxCredentialSecretBytes, "secret",
+                                      "the secret TPM2_ActivateCredential returned"));
   if (ctx_.ak_enroller == nullptr) return EnrollmentDisabled();
 
   EnrollmentId id;

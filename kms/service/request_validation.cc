@@ -36,6 +36,13 @@ absl::Status ValidateFixedSize(std::span<const std::uint8_t> bytes, std::size_t 
       fmt::format("{}: {} bytes; must be exactly {}", field, bytes.size(), size));
 }
 
+absl::Status ValidateBoundedSize(std::span<const std::uint8_t> bytes, std::size_t max,
+                                 std::string_view field, std::string_view what) {
+  if (!bytes.empty() && bytes.size() <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      fmt::format("{}: 1..{} bytes of {} required, got {}", field, max, what, bytes.size()));
+}
+
 absl::Status ValidateEvidence(std::span<const std::uint8_t> evidence) {
   if (evidence.empty()) return absl::InvalidArgumentError("evidence: required");
   if (evidence.size() > kMaxEvidenceBytes) {

@@ -21,6 +21,9 @@ absl::Status ValidateServiceVolumeId(std::string_view id, std::string_view field
 // Exactly `size` bytes.
 absl::Status ValidateFixedSize(std::span<const std::uint8_t> bytes, std::size_t size,
                                std::string_view field);
+// 1..`max` bytes of `what` (named in the message, e.g. "a marshalled TPMT_PUBLIC").
+absl::Status ValidateBoundedSize(std::span<const std::uint8_t> bytes, std::size_t max,
+                                 std::string_view field, std::string_view what);
 // 1..kMaxEvidenceBytes bytes.
 absl::Status ValidateEvidence(std::span<const std::uint8_t> evidence);
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <functional>
+
 #include "absl/strings/escaping.h"
 #include "crypt/volume_record.h"
 #include "tests/kms/service/service_test_util.h"
@@ -322,6 +324,49 @@ TEST(AttestationChallengeTest, BothDigestsCoverTheLabelTheNonceAndTheKey) {
   std::vector<std::uint8_t> other_key = key;
   other_key[31] ^= 1;
   EXPECT_NE(AttestationChallenge::For(nonce, other_key).tpm_extra_data, challenge.tpm_extra_data);
+}
+
+// AK enrollment's request limits come before anything else, and a service without EK CAs
+// (no AkEnroller) says how to enable it.
+TEST_F(KeyServiceTest, AkEnrollmentRequestsAreBoundedAndNeedAnEnroller) {
+  v1::BeginAkEnrollmentRequest begin;
+  begin.set_ak_public(std::string(100, 'a'));
+  begin.set_ek_public(std::string(300, 'e'));
+  begin.set_ek_certificate(std::string(1200, 'c'));
+  v1::BeginAkEnrollmentResponse offer;
+  for (const auto& [field, edit] :
+       std::vector<std::pair<std::string, std::function<void(v1::BeginAkEnrollmentRequest&)>>>{
+           {"ak_public", [](auto& r) { r.clear_ak_public(); }},
+           {"ek_public", [](auto& r) { r.set_ek_public(std::string(2049, 'e')); }},
+           {"ek_certificate",
+            [](auto& r) { r.set_ek_certificate(std::string(16 * 1024 + 1, 'c')); }},
+       }) {
+    v1::BeginAkEnrollmentRequest bad = begin;
+    edit(bad);
+    const absl::Status s = h_.service->DoBeginAkEnrollment(bad, &offer);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(s.message(), HasSubstr(field));
+  }
+  const absl::Status disabled = h_.service->DoBeginAkEnrollment(begin, &offer);
+  EXPECT_EQ(disabled.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(disabled.message(), HasSubstr("attestation.tpm.ek_ca_files"));
+
+  v1::CompleteAkEnrollmentRequest complete;
+  v1::CompleteAkEnrollmentResponse done;
+  complete.set_enrollment_id(std::string(15, 'i'));
+  complete.set_secret(std::string(32, 's'));
+  EXPECT_THAT(h_.service->DoCompleteAkEnrollment(complete, &done).message(),
+              HasSubstr("enrollment_id"));
+  complete.set_enrollment_id(std::string(16, 'i'));
+  complete.set_secret(std::string(65, 's'));
+  const absl::Status long_secret = h_.service->DoCompleteAkEnrollment(complete, &done);
+  EXPECT_EQ(long_secret.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(long_secret.message(), HasSubstr("secret"));
+  // The refusal names the field and its size, never the bytes.
+  EXPECT_THAT(std::string(long_secret.message()), ::testing::Not(HasSubstr("sssss")));
+  complete.set_secret(std::string(32, 's'));
+  EXPECT_EQ(h_.service->DoCompleteAkEnrollment(complete, &done).code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

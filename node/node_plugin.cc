@@ -64,6 +64,7 @@ struct NodePlugin::Parts {
   std::unique_ptr<Mounter> mounter;
   std::unique_ptr<LoopDevices> loops;
   std::unique_ptr<StateStore> state;
+  std::unique_ptr<KernelLog> kernel_log;
   std::unique_ptr<kms::client::KeyServiceClient> keys;
 };
 
@@ -87,6 +88,7 @@ absl::StatusOr<std::unique_ptr<NodePlugin>> NodePlugin::Create(const NodePluginC
       std::make_unique<crypt::Engine>(*parts->cryptsetup, *parts->device_mapper, *parts->devices);
   parts->mounter = MakeSystemMounter();
   parts->loops = MakeSystemLoopDevices();
+  parts->kernel_log = MakeSystemKernelLog();
   ASSIGN_OR_RETURN(parts->state, StateStore::Open(config.state_dir));
 
   kms::client::GrpcKeyServiceClientOptions client;
@@ -111,7 +113,8 @@ absl::StatusOr<std::unique_ptr<NodePlugin>> NodePlugin::Create(const NodePluginC
                                                     .loops = p.loops.get(),
                                                     .state = p.state.get(),
                                                     .faults = faults,
-                                                    .logger = std::move(logger)});
+                                                    .logger = std::move(logger),
+                                                    .kernel_log = p.kernel_log.get()});
   return plugin;
 }
 

@@ -349,6 +349,9 @@ absl::Status NodeService::StageLocked(const StageSpec& spec) {
                    deps_.engine->Open(loop.path, state.mapper_name, *record, key->dek, {}));
   Hit("node.stage.after_open");
   key->dek.Clear();  // nothing below needs the key
+  if (deps_.kernel_log != nullptr && state.integrity != "none") {
+    ASSIGN_OR_RETURN(state.kernel_log_sequence, deps_.kernel_log->LastSequence());
+  }
 
   if (is_new) RETURN_IF_ERROR(PrepareNewVolume(spec, opened.mapper_path, state));
 
@@ -396,13 +399,17 @@ absl::Status NodeService::PrepareNewVolume(const StageSpec& spec, const std::str
                                            VolumeStateRecord& state) {
   const std::string& id = spec.volume_id;
   // A filesystem (or, on a block volume, anything) already there is this node's own work
-  // from an interrupted stage: keep it. Reading an integrity volume whose tags were never
-  // written fails, which says the same as "nothing there yet".
-  absl::StatusOr<std::vector<std::string>> signatures = deps_.devices->ProbeSignatures(mapper_path);
-  if (signatures.ok() && !signatures->empty()) return absl::OkStatus();
-  if (!signatures.ok() && state.integrity == "none") return signatures.status();
+  // from an interrupted stage: keep it. An integrity volume whose tags were not written
+  // yet is not probed at all: every read of it would fail (and log integrity errors), and
+  // nothing can be on it, since the filesystem comes after the tags.
+  const bool tags_pending = state.integrity != "none" && !state.integrity_initialized;
+  if (!tags_pending) {
+    ASSIGN_OR_RETURN(const std::vector<std::string> signatures,
+                     deps_.devices->ProbeSignatures(mapper_path));
+    if (!signatures.empty()) return absl::OkStatus();
+  }
 
-  if (state.integrity != "none" && !state.integrity_initialized) {
+  if (tags_pending) {
     Log("writing every integrity tag once", id, {{"device", mapper_path}});
     crypt::IntegrityInitOptions options;
     std::uint64_t next_report = 0;
@@ -586,6 +593,13 @@ absl::Status NodeService::GetVolumeStats(const csi::NodeGetVolumeStatsRequest& r
     condition->set_abnormal(true);
     condition->set_message(fmt::format("the crypt mapping {} is gone ({}); restage the volume",
                                        state->mapper_name, std::string(status.status().message())));
+  } else if (std::uint64_t logged = LoggedIntegrityErrors(*state); logged > 0) {
+    condition->set_abnormal(true);
+    condition->set_message(fmt::format(
+        "dm-crypt logged {} integrity error(s) for this volume since it was staged (at least: "
+        "the kernel rate-limits them): the ciphertext was altered outside this node; reads of "
+        "those sectors fail",
+        logged));
   } else if (status->integrity_mismatches > 0) {
     condition->set_abnormal(true);
     condition->set_message(fmt::format(
@@ -617,6 +631,23 @@ absl::Status NodeService::GetVolumeStats(const csi::NodeGetVolumeStatsRequest& r
   inodes->set_available(static_cast<std::int64_t>(usage.available_inodes));
   inodes->set_used(static_cast<std::int64_t>(usage.used_inodes));
   return absl::OkStatus();
+}
+
+std::uint64_t NodeService::LoggedIntegrityErrors(const VolumeStateRecord& state) const {
+  if (deps_.kernel_log == nullptr || state.integrity == "none") return 0;
+  std::vector<std::string> devices;
+  for (const std::string& name : {state.mapper_name, state.mapper_name + "_dif"}) {
+    absl::StatusOr<crypt::DeviceNumber> number = deps_.devices->Number(crypt::MapperPath(name));
+    if (number.ok()) devices.push_back(fmt::format("dm-{}", number->minor));
+  }
+  absl::StatusOr<std::uint64_t> count =
+      deps_.kernel_log->CountIntegrityErrors(devices, state.kernel_log_sequence);
+  if (!count.ok()) {
+    Log("cannot read the kernel log for integrity errors", state.volume_id,
+        {{"error", std::string(count.status().message())}});
+    return 0;
+  }
+  return *count;
 }
 
 // --- NodeExpandVolume ---

@@ -31,6 +31,7 @@
 #include "crypt/engine.h"
 #include "csi/csi.grpc.pb.h"
 #include "kms/client/key_service_client.h"
+#include "node/kernel_log.h"
 #include "node/loop_devices.h"
 #include "node/mounter.h"
 #include "node/state_store.h"
@@ -58,6 +59,8 @@ struct NodeServiceDeps {
   StateStore* state = nullptr;
   const FaultPoints* faults = nullptr;
   std::shared_ptr<Logger> logger;
+  // dm-crypt's integrity errors (kernel_log.h); null: only dm-integrity's own counter.
+  KernelLog* kernel_log = nullptr;
 };
 
 class NodeService final : public ::csi::v1::Node::Service {
@@ -112,6 +115,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   absl::Status PrepareNewVolume(const StageSpec& spec, const std::string& mapper_path,
                                 VolumeStateRecord& state);
   absl::Status UnstageLocked(const std::string& volume_id, const std::string& staging_path);
+  // dm-crypt integrity errors the kernel logged for the volume's devices since it was
+  // opened; 0 without a kernel log or when it cannot be read (logged).
+  std::uint64_t LoggedIntegrityErrors(const VolumeStateRecord& state) const;
   void Hit(std::string_view point) const;
   void Log(std::string_view message, const std::string& volume_id, LogFields fields = {}) const;
 

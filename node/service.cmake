@@ -1,5 +1,5 @@
 # cloak::node_service: the CSI Node service, its per-volume locks and state records.
-add_library(cloak_node_service STATIC node_service.cc state_store.cc volume_locks.cc)
+add_library(cloak_node_service STATIC kernel_log.cc node_service.cc state_store.cc volume_locks.cc)
 add_library(cloak::node_service ALIAS cloak_node_service)
 cloak_target_warnings(cloak_node_service)
 target_link_libraries(cloak_node_service

@@ -70,6 +70,7 @@ absl::StatusOr<VolumeStateRecord> ParseVolumeStateRecord(std::string_view json_t
                                               "mount_flags",
                                               "integrity",
                                               "integrity_initialized",
+                                              "kernel_log_sequence",
                                               "published"};
   for (const auto& [key, value] : root.items()) {
     if (!kKeys.contains(key)) {
@@ -89,6 +90,7 @@ absl::StatusOr<VolumeStateRecord> ParseVolumeStateRecord(std::string_view json_t
   RETURN_IF_ERROR(Take(root, "mount_flags", record.mount_flags));
   RETURN_IF_ERROR(Take(root, "integrity", record.integrity));
   RETURN_IF_ERROR(Take(root, "integrity_initialized", record.integrity_initialized));
+  RETURN_IF_ERROR(Take(root, "kernel_log_sequence", record.kernel_log_sequence));
   RETURN_IF_ERROR(Take(root, "published", record.published));
   if (phase == "staged") {
     record.phase = StagePhase::kStaged;
@@ -116,6 +118,7 @@ std::string SerializeVolumeStateRecord(const VolumeStateRecord& record) {
               {"mount_flags", record.mount_flags},
               {"integrity", record.integrity},
               {"integrity_initialized", record.integrity_initialized},
+              {"kernel_log_sequence", record.kernel_log_sequence},
               {"published", record.published}}
       .dump(2);
 }

@@ -33,7 +33,10 @@ struct VolumeStateRecord {
   std::vector<std::string> mount_flags;
   std::string integrity;               // "none" | "hmac-sha256" | "aead", from the record
   bool integrity_initialized = false;  // every tag written once (new volumes)
-  std::set<std::string> published;     // NodePublishVolume targets
+  // The kernel log's newest sequence number when the mapping was opened: integrity errors
+  // logged after it belong to this staging.
+  std::uint64_t kernel_log_sequence = 0;
+  std::set<std::string> published;  // NodePublishVolume targets
 
   friend bool operator==(const VolumeStateRecord&, const VolumeStateRecord&) = default;
 };

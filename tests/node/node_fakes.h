@@ -13,6 +13,7 @@
 #include "crypt/volume_record.h"
 #include "fmt/format.h"
 #include "kms/client/key_service_client.h"
+#include "node/kernel_log.h"
 #include "node/loop_devices.h"
 #include "node/mounter.h"
 #include "tests/crypt/fake_block_devices.h"
@@ -230,6 +231,33 @@ class FakeLoopDevices final : public LoopDevices {
   std::map<std::string, std::string> attached_;
   std::map<std::string, std::string> assigned_;
   int next_ = 0;
+};
+
+// A kernel log as a list of (sequence, message) records.
+class FakeKernelLog final : public KernelLog {
+ public:
+  void Append(std::string message) {
+    std::lock_guard lock(mutex_);
+    records_.emplace_back(++last_, std::move(message));
+  }
+  absl::StatusOr<std::uint64_t> LastSequence() override {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+  absl::StatusOr<std::uint64_t> CountIntegrityErrors(const std::vector<std::string>& devices,
+                                                     std::uint64_t after) override {
+    std::lock_guard lock(mutex_);
+    std::uint64_t count = 0;
+    for (const auto& [sequence, message] : records_) {
+      if (sequence > after && IsIntegrityError(message, devices)) ++count;
+    }
+    return count;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<std::uint64_t, std::string>> records_;
+  std::uint64_t last_ = 0;
 };
 
 }  // namespace cloak::node::testing

@@ -155,7 +155,8 @@ class NodeServiceTest : public ::testing::Test {
                         .loops = &loops_,
                         .state = state_.get(),
                         .faults = nullptr,
-                        .logger = nullptr});
+                        .logger = nullptr,
+                        .kernel_log = &kernel_log_});
   }
   ~NodeServiceTest() override { std::filesystem::remove_all(dir_); }
 
@@ -222,6 +223,7 @@ class NodeServiceTest : public ::testing::Test {
   testing::FakeKeyService keys_;
   testing::FakeMounter mounter_;
   testing::FakeLoopDevices loops_;
+  testing::FakeKernelLog kernel_log_;
   std::unique_ptr<StateStore> state_;
   std::unique_ptr<NodeService> service_;
   std::uint32_t next_loop_ = 0;
@@ -493,6 +495,52 @@ TEST_F(NodeServiceTest, StatsReportUsageAndTheVolumeCondition) {
 
   request.set_volume_path(dir_ + "/nowhere");
   EXPECT_EQ(service_->GetVolumeStats(request, &response).code(), absl::StatusCode::kNotFound);
+}
+
+// dm-crypt authenticates AEAD/HMAC sectors itself and says so only in the kernel log.
+TEST_F(NodeServiceTest, IntegrityErrorsInTheKernelLogMakeTheVolumeAbnormal) {
+  NewVolume("pvc-i", IntegrityMode::kHmacSha256);
+  const std::string crypt_device =
+      fmt::format("dm-{}", devices_.at("/dev/mapper/cloak-pvc-i").number.minor);
+  // Logged before this staging (another volume that had the same dm minor): not counted.
+  kernel_log_.Append("trusted_key: device-mapper: crypt: " + crypt_device +
+                     ": INTEGRITY AEAD ERROR, sector 8");
+  ASSERT_OK(service_->Stage(StageRequest("pvc-i")));
+  csi::NodeGetVolumeStatsRequest request;
+  request.set_volume_id("pvc-i");
+  request.set_volume_path(StageRequest("pvc-i").staging_target_path());
+  csi::NodeGetVolumeStatsResponse response;
+  ASSERT_OK(service_->GetVolumeStats(request, &response));
+  EXPECT_FALSE(response.volume_condition().abnormal()) << response.volume_condition().message();
+
+  kernel_log_.Append("device-mapper: crypt: dm-99: INTEGRITY AEAD ERROR, sector 8");  // another
+  kernel_log_.Append("device-mapper: crypt: " + crypt_device + ": some other message");
+  response.Clear();
+  ASSERT_OK(service_->GetVolumeStats(request, &response));
+  EXPECT_FALSE(response.volume_condition().abnormal());
+
+  kernel_log_.Append("trusted_key: device-mapper: crypt: " + crypt_device +
+                     ": INTEGRITY AEAD ERROR, sector 47840");
+  response.Clear();
+  ASSERT_OK(service_->GetVolumeStats(request, &response));
+  EXPECT_TRUE(response.volume_condition().abnormal());
+  EXPECT_THAT(response.volume_condition().message(), HasSubstr("1 integrity error"));
+}
+
+TEST(KernelLogTest, ParsesKmsgRecordsAndRecognisesIntegrityErrors) {
+  absl::StatusOr<KmsgRecord> record = ParseKmsgRecord(
+      "3,1234,5678901,-;device-mapper: crypt: dm-1: INTEGRITY HMAC ERROR\n"
+      " SUBSYSTEM=block\n");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->sequence, 1234u);
+  EXPECT_EQ(record->message, "device-mapper: crypt: dm-1: INTEGRITY HMAC ERROR");
+  EXPECT_TRUE(IsIntegrityError(record->message, {"dm-1"}));
+  EXPECT_FALSE(IsIntegrityError(record->message, {"dm-10"}));
+  EXPECT_FALSE(IsIntegrityError("device-mapper: crypt: dm-10: INTEGRITY AEAD ERROR", {"dm-1"}));
+  EXPECT_FALSE(IsIntegrityError("device-mapper: integrity: dm-1: Checksum failed", {"dm-1"}));
+  for (const char* bad : {"", "no separators", "3,x,1,-;msg", "3;msg,1"}) {
+    EXPECT_EQ(ParseKmsgRecord(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 TEST_F(NodeServiceTest, ExpandGrowsPlainVolumesAndRefusesIntegrityOnes) {

@@ -17,15 +17,13 @@ and no DEK appears in the guest console, which carries the node plugin's log (in
 import json
 import os
 
-from harness.services import (HostSwtpm, KmsOnHost, encodings_found, guest_identity, json_line,
-                              tpm_policy)
+from harness.node_guest import NODE_GUEST_LIB, NodeHost
+from harness.services import encodings_found, json_line
 from harness.services import run as run_tool
-from harness.vm import Forward
 
 DESCRIPTION = ("node plugin in the guest: stage/publish/restage ext4, xfs, block and integrity "
                "volumes against the host's cloak-kms; expand; tamper -> EIO and abnormal")
 
-GUEST_PORT = 7443
 # volume id -> (integrity, size of the backing file in MiB). xfs needs 300 MB or more.
 VOLUMES = {
     "pvc-ext4": ("none", 64),
@@ -34,94 +32,12 @@ VOLUMES = {
     "pvc-integ": ("hmac-sha256", 64),
 }
 
-SCRIPT = r"""
-step "local backend: an ext4 disk that holds the backing files"
-mkfs.ext4 -q -F "$CLOAK_DISK_LOCAL"
-mkdir -p /local
-mount "$CLOAK_DISK_LOCAL" /local
-for spec in $CLOAK_VOLUMES; do
-  dd if=/dev/zero of="/local/${spec%%:*}.img" bs=1 count=0 seek=$((${spec#*:} * 1048576)) \
-    2>/dev/null || fail "backing file $spec"
-done
-
-printf '%s\n' "$CLOAK_KMS_CA" > /tmp/kms-ca.pem
-mkdir -p /var/lib/cloak /csi /staging /pods
+SCRIPT = NODE_GUEST_LIB + r"""
+setup_local
 step "starting cloak-csi --mode node (vTPM attester, key service at 10.0.2.100:7443)"
-cloak-csi --endpoint unix:///csi/csi.sock --mode node --node-id vm-node \
-  --state-dir /var/lib/cloak --local-dir /local --kms-address 10.0.2.100:7443 \
-  --kms-ca-file /tmp/kms-ca.pem --kms-server-name localhost --attester tpm \
-  --log-format json 2>/tmp/node.log &
-i=0
-while [ ! -S /csi/csi.sock ]; do
-  i=$((i + 1))
-  [ "$i" -le 600 ] || { cat /tmp/node.log; fail "the node plugin did not listen"; }
-  sleep 0.1
-done
-
-csi() { cloak-csi-client --endpoint unix:///csi/csi.sock --timeout 900 node "$@"; }
-FS_EXT4='{"mount":{"fs_type":"ext4"},"access_mode":{"mode":"SINGLE_NODE_WRITER"}}'
-FS_XFS='{"mount":{"fs_type":"xfs"},"access_mode":{"mode":"SINGLE_NODE_WRITER"}}'
-BLOCK='{"block":{},"access_mode":{"mode":"SINGLE_NODE_WRITER"}}'
-stage() {
-  mkdir -p "/staging/$1"
-  csi stage "{\"volume_id\":\"$1\",\"staging_target_path\":\"/staging/$1\",\"volume_capability\":$2}" \
-    >/dev/null || fail "NodeStageVolume $1"
-}
-unstage() {
-  csi unstage "{\"volume_id\":\"$1\",\"staging_target_path\":\"/staging/$1\"}" >/dev/null ||
-    fail "NodeUnstageVolume $1"
-}
-publish() {
-  mkdir -p "/pods/$1"
-  csi publish "{\"volume_id\":\"$1\",\"staging_target_path\":\"/staging/$1\",\"target_path\":\"/pods/$1/vol\",\"volume_capability\":$2}" \
-    >/dev/null || fail "NodePublishVolume $1"
-}
-unpublish() {
-  csi unpublish "{\"volume_id\":\"$1\",\"target_path\":\"/pods/$1/vol\"}" >/dev/null ||
-    fail "NodeUnpublishVolume $1"
-}
-stats() { csi stats "{\"volume_id\":\"$1\",\"volume_path\":\"$2\"}"; }
-total_bytes() {  # VOLUME PATH: NodeGetVolumeStats' total bytes
-  stats "$1" "$2" | sed -n 's/.*"total":"\([0-9]*\)","used":"[0-9]*","unit":"BYTES".*/\1/p'
-}
-attached() { dmsetup ls 2>/dev/null | grep -c "cloak-$1" || true; }
-
-write_canary() {  # VOLUME: a file on filesystems, the first 4 KiB on block volumes
-  if [ "$2" = block ]; then
-    { printf '%s %s\n' "$CLOAK_CANARY" "$1"; dd if=/dev/zero bs=4000 count=1 2>/dev/null; } |
-      head -c 4096 | dd of="/pods/$1/vol" bs=4096 count=1 conv=fsync 2>/dev/null ||
-      fail "writing the canary to $1"
-  else
-    printf '%s %s\n' "$CLOAK_CANARY" "$1" > "/pods/$1/vol/canary"
-    sync
-  fi
-}
-read_canary() {
-  if [ "$2" = block ]; then
-    dd if="/pods/$1/vol" bs=4096 count=1 2>/dev/null | head -n 1
-  else
-    cat "/pods/$1/vol/canary"
-  fi
-}
-
-cycle() {  # VOLUME CAPABILITY KIND
-  step "$1 ($3): stage, publish, write the canary, unpublish, unstage"
-  stage "$1" "$2"
-  publish "$1" "$2"
-  write_canary "$1" "$3"
-  unpublish "$1"
-  unstage "$1"
-  [ "$(attached "$1")" = 0 ] || fail "$1: mapping left after unstage"
-  step "$1: stage again (twice), publish, read the canary back, stats"
-  stage "$1" "$2"
-  stage "$1" "$2"
-  publish "$1" "$2"
-  [ "$(read_canary "$1" "$3")" = "$CLOAK_CANARY $1" ] || fail "$1: the canary did not come back"
-  out=$(stats "$1" "/pods/$1/vol") || fail "NodeGetVolumeStats $1"
-  echo "$out" | grep -q '"abnormal":false' || fail "$1: stats $out"
-  echo "$out" | grep -q '"unit":"BYTES"' || fail "$1: stats without bytes: $out"
-  echo "CLOAK-STATS $1 $out"
-}
+start_plugin
+out=$(cloak-csi-client --endpoint unix:///csi/csi.sock probe) || fail "Probe failed"
+echo "$out" | grep -q '"ready":true' || fail "Probe says not ready: $out; $(tail -n 3 /tmp/node.log)"
 
 cycle pvc-ext4 "$FS_EXT4" fs
 step "pvc-ext4: the backing file grows to 96 MiB; NodeExpandVolume grows crypt and ext4 online"
@@ -177,8 +93,7 @@ step "nothing left behind"
 [ -z "$(dmsetup ls 2>/dev/null | grep cloak- || true)" ] || fail "mappings left: $(dmsetup ls)"
 [ -z "$(losetup -a)" ] || fail "loop devices left: $(losetup -a)"
 [ -z "$(ls /var/lib/cloak/volumes)" ] || fail "state records left: $(ls /var/lib/cloak/volumes)"
-kill -TERM %1 2>/dev/null || kill -TERM $(pidof cloak-csi)
-wait || true
+stop_plugin
 echo "== node plugin log"
 cat /tmp/node.log
 umount /local
@@ -187,26 +102,10 @@ sync
 
 
 def run(ctx):
+    host = NodeHost(ctx, {volume: integrity for volume, (integrity, _) in VOLUMES.items()})
+    kms, local, forwards = host.kms, host.local, host.forwards
     tool = ctx.binary("kms_attest_tool")
-    for program in ("cloak-csi", "cloak-csi-client"):
-        ctx.binary(program)  # fails the scenario, never skips, when not built
-    kms = KmsOnHost(ctx)
-    swtpm = None
     try:
-        swtpm = HostSwtpm(ctx)
-        host = json_line(ctx, run_tool(ctx, [tool, "identity", "--tcti", swtpm.tcti],
-                                       "host identity").stdout, "host identity")
-        local = ctx.disk("local", "1G")
-        forwards = [Forward(GUEST_PORT, f"tcp:{kms.address}")]
-        guest = guest_identity(ctx, forwards, disks=[local])
-        policy_file = ctx.workdir / "policy.json"
-        policy_file.write_text(json.dumps(tpm_policy(guest, host), indent=2))
-        run_tool(ctx, kms.cloakctl() + ["policy", "set", str(policy_file)], "cloakctl policy set")
-        for volume, (integrity, _) in VOLUMES.items():
-            run_tool(ctx, [tool, "create", "--kms", kms.address, "--ca", str(kms.ca), "--tcti",
-                           swtpm.tcti, "--volume", volume, "--integrity", integrity],
-                     f"create {volume}")
-
         canary = "cloak-canary-" + os.urandom(12).hex()
         env = {"CLOAK_KMS_CA": kms.ca.read_text().strip(), "CLOAK_CANARY": canary,
                "CLOAK_VOLUMES": " ".join(f"{v}:{size}" for v, (_, size) in VOLUMES.items())}
@@ -239,7 +138,7 @@ def run(ctx):
         audit = json.loads(run_tool(ctx, kms.cloakctl() + ["-o", "json", "audit", "list",
                                                            "--limit", "1000"],
                                     "cloakctl audit list").stdout)["entries"]
-        node_identity = f"node/vm-node@{guest['ak_fingerprint'][:16]}"
+        node_identity = host.node_identity
         for volume in VOLUMES:
             releases = [e for e in audit if e["action"] == "GetVolumeKey" and
                         e["volume_id"] == volume and e["outcome"] == "ok"]
@@ -252,6 +151,4 @@ def run(ctx):
         print(f"  host: {sum(e['action'] == 'GetVolumeKey' for e in audit)} audited key "
               f"releases, all to {node_identity}", flush=True)
     finally:
-        if swtpm is not None:
-            swtpm.stop()
-        kms.stop()
+        host.stop()

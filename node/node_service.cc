@@ -508,6 +508,14 @@ absl::Status NodeService::Publish(const csi::NodePublishVolumeRequest& request) 
         "volume {} is staged as {}; volume_capability asks for {}", id,
         state->block ? "a block volume" : "a filesystem", capability.block ? "block" : "mount"));
   }
+  if (capability.block && request.readonly()) {
+    // A read-only bind of a device node still accepts writes (the flag guards the mount,
+    // not the device), so granting it would be a read-only volume in name only.
+    return absl::InvalidArgumentError(fmt::format(
+        "volume {}: readonly is not supported for block volumes yet (a read-only bind of the "
+        "device node would not stop writes); publish it read-write or use a filesystem volume",
+        id));
+  }
   const std::string mapper_path = crypt::MapperPath(state->mapper_name);
   const std::string source = state->block ? mapper_path : state->staging_path;
 

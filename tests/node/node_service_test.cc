@@ -461,6 +461,12 @@ TEST_F(NodeServiceTest, BlockVolumesBindTheMapperDeviceOntoAFile) {
   ASSERT_OK(service_->Publish(request));
   EXPECT_EQ(mounter_.Count("BindMount /dev/mapper/cloak-pvc-b " + request.target_path()), 1u);
   EXPECT_TRUE(std::filesystem::is_regular_file(request.target_path()));
+  // Read-only block publishes are refused rather than granted writable.
+  csi::NodePublishVolumeRequest readonly = PublishRequest("pvc-b", true, "block");
+  const absl::Status refused = service_->Publish(readonly);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("readonly"));
+  EXPECT_FALSE(mounter_.Mounted(readonly.target_path()));
   // A mount capability for a block-staged volume is refused.
   EXPECT_EQ(service_->Publish(PublishRequest("pvc-b")).code(), absl::StatusCode::kInvalidArgument);
 }

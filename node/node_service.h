@@ -119,6 +119,8 @@ class NodeService final : public ::csi::v1::Node::Service {
   // opened; 0 without a kernel log or when it cannot be read (logged).
   std::uint64_t LoggedIntegrityErrors(const VolumeStateRecord& state) const;
   void Hit(std::string_view point) const;
+  // Ends stage step `step`: records its time and hits fault point node.stage.after_<step>.
+  void StageStep(const StageSpec& spec, std::string_view step) const;
   void Log(std::string_view message, const std::string& volume_id, LogFields fields = {}) const;
 
   const NodeServiceOptions options_;

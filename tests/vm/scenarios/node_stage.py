@@ -114,6 +114,16 @@ def run(ctx):
         for line in boot.output:
             if line.startswith(("CLOAK-EXPAND", "CLOAK-EIO", "CLOAK-STATS-TAMPERED")):
                 print(f"  guest: {line[:200]}", flush=True)
+        # NodeStageVolume's step times (docs/benchmarks.md), from the node plugin's log.
+        steps = ("attach", "key_fetch", "format", "open", "integrity_init", "mkfs", "mount",
+                 "report")
+        for line in boot.output:
+            if '"msg":"volume staged"' not in line:
+                continue
+            entry = json.loads(line[line.index("{"):])
+            times = " ".join(f"{s}={entry[s + '_ms']}" for s in steps if s + "_ms" in entry)
+            print(f"  stage {entry['volume_id']}: total {entry['total_ms']} ms ({times})",
+                  flush=True)
 
         # Invariant 3: the disk that holds the backing files has only ciphertext.
         image = local.path.read_bytes()

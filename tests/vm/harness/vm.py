@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 
-from .util import HarnessError
+from .util import HarnessError, say
 
 BRIDGE = pathlib.Path(__file__).resolve().parent / "bridge.py"
 SETUP_ERROR_RC = 254
@@ -112,6 +112,63 @@ class _Swtpm:
                 self.proc.wait()
 
 
+BOOT_STALL_S = 120  # a boot that has printed no kernel line by then is stuck in QEMU
+
+
+def _run_qemu(args: list[str], tpm_state, workdir: pathlib.Path, log_file, output: list[str],
+              start: float, timeout: float, echo: bool) -> tuple[bool, bool]:
+    """Runs one QEMU boot to its end, appending console lines to `output` and the log.
+    Returns (timed_out, stalled): stalled when no kernel line appeared within BOOT_STALL_S."""
+    args = list(args)
+    swtpm = None
+    if tpm_state is not None:
+        swtpm = _Swtpm(tpm_state, workdir)
+        args += ["-chardev", f"socket,id=chrtpm,path={swtpm.socket}",
+                 "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"]
+    log_file.write("# " + " ".join(args) + "\n")
+    log_file.flush()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    kernel_started = threading.Event()
+
+    def pump():
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            output.append(line)
+            if "cloak-vm: kernel" in line or re.match(r"\[\s*\d+\.\d+\]", line):
+                kernel_started.set()
+            log_file.write(f"[{time.monotonic() - start:7.2f}] {line}\n")
+            log_file.flush()
+            if echo:
+                print("    | " + line, flush=True)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = stalled = False
+    try:
+        launched = time.monotonic()
+        while True:
+            try:
+                proc.wait(1)
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if now - start > timeout:
+                    timed_out = True
+                elif not kernel_started.is_set() and now - launched > BOOT_STALL_S:
+                    stalled = True
+                else:
+                    continue
+                proc.kill()
+                proc.wait()
+                break
+    finally:
+        if swtpm:
+            swtpm.close()
+    reader.join(5)
+    return timed_out, stalled
+
+
 def boot(*, kernel, initramfs: pathlib.Path, script: str, disks: list[Disk], log: pathlib.Path,
          workdir: pathlib.Path, env: dict[str, str] | None = None, tpm_state: pathlib.Path | None = None,
          forwards: list[Forward] | None = None, timeout: float = 300, memory_mb: int = 2048,
@@ -147,42 +204,24 @@ def boot(*, kernel, initramfs: pathlib.Path, script: str, disks: list[Disk], log
                 raise HarnessError("guestfwd paths must not contain spaces")
             netdev += f",guestfwd=tcp:{fwd.guest_ip}:{fwd.guest_port}-cmd:{command}"
         args += ["-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"]
-    swtpm = None
-    if tpm_state is not None:
-        swtpm = _Swtpm(tpm_state, workdir)
-        args += ["-chardev", f"socket,id=chrtpm,path={swtpm.socket}",
-                 "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"]
-
     output: list[str] = []
     start = time.monotonic()
+    timed_out = False
     with open(log, "w", errors="replace") as log_file:
-        log_file.write("# " + " ".join(args) + "\n")
-        log_file.flush()
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-
-        def pump():
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                output.append(line)
-                log_file.write(f"[{time.monotonic() - start:7.2f}] {line}\n")
-                log_file.flush()
-                if echo:
-                    print("    | " + line, flush=True)
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.kill()
-            proc.wait()
-        finally:
-            if swtpm:
-                swtpm.close()
-        reader.join(5)
+        for attempt in (1, 2):
+            output.clear()
+            timed_out, stalled = _run_qemu(args, tpm_state, workdir, log_file, output, start,
+                                           timeout, echo)
+            if not stalled:
+                break
+            # QEMU under TCG occasionally hangs before the kernel prints anything. The guest
+            # never ran, so nothing was written: boot it once more, and say so.
+            note = (f"# attempt {attempt}: no kernel output within {BOOT_STALL_S} s, QEMU "
+                    f"killed before the guest ran" + ("; booting again" if attempt == 1 else ""))
+            log_file.write(note + "\n")
+            log_file.flush()
+            say("    " + note.lstrip("# "))
+            timed_out = attempt == 2
     seconds = time.monotonic() - start
     payload.unlink(missing_ok=True)
 

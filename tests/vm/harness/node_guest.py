@@ -16,9 +16,10 @@ class NodeHost:
     """The host side of a node scenario: cloak-kms (SQLite, file KEK), the controller's
     swtpm, the guest's vTPM identity read in a first boot (with the `local` disk attached,
     as every later boot has it), a policy pinning both AKs, and a key per volume
-    (`volumes`: id -> integrity) created by the controller. stop() stops the services."""
+    (`volumes`: id -> integrity) created by the controller. `local_size` sizes the sparse
+    disk that holds the backing files. stop() stops the services."""
 
-    def __init__(self, ctx, volumes: dict[str, str]):
+    def __init__(self, ctx, volumes: dict[str, str], local_size: str = "1G"):
         tool = ctx.binary("kms_attest_tool")
         for program in ("cloak-csi", "cloak-csi-client"):
             ctx.binary(program)  # fails the scenario, never skips, when not built
@@ -28,7 +29,7 @@ class NodeHost:
             self.swtpm = HostSwtpm(ctx)
             self.host = json_line(ctx, run(ctx, [tool, "identity", "--tcti", self.swtpm.tcti],
                                            "host identity").stdout, "host identity")
-            self.local = ctx.disk("local", "1G")
+            self.local = ctx.disk("local", local_size)
             self.forwards = [Forward(KMS_GUEST_PORT, f"tcp:{self.kms.address}")]
             self.guest = guest_identity(ctx, self.forwards, disks=[self.local])
             policy_file = ctx.workdir / "policy.json"
@@ -52,6 +53,21 @@ class NodeHost:
             self.swtpm.stop()
             self.swtpm = None
         self.kms.stop()
+
+
+STAGE_STEPS = ("attach", "key_fetch", "format", "open", "integrity_init", "mkfs", "mount",
+               "report")
+
+
+def staged_entries(lines) -> list[dict]:
+    """The node plugin's "volume staged" log entries (JSON) among console lines; each has
+    volume_id, total_ms and <step>_ms for the steps of STAGE_STEPS it ran."""
+    return [json.loads(line[line.index("{"):]) for line in lines
+            if '"msg":"volume staged"' in line]
+
+
+def step_times(entry: dict) -> str:
+    return " ".join(f"{s}={entry[s + '_ms']}" for s in STAGE_STEPS if s + "_ms" in entry)
 
 
 NODE_GUEST_LIB = r"""

@@ -14,7 +14,7 @@ import time
 from . import vm
 from .initramfs import build_initramfs
 from .keyholder import KeyHolder
-from .util import HarnessError, parse_size, say
+from .util import HarnessError, parse_size, say, scan_file
 
 SCENARIO_DIR = pathlib.Path(__file__).resolve().parent.parent / "scenarios"
 KEYHOLDER_PORT = 7000  # guest side: 10.0.2.100:7000
@@ -111,27 +111,7 @@ class Context:
 
     def find_all(self, disk: vm.Disk, needle: bytes) -> list[int]:
         """Offsets of every occurrence of `needle` in the disk image (holes skipped)."""
-        hits = []
-        chunk = 4 << 20
-        with open(disk.path, "rb") as handle:
-            fd = handle.fileno()
-            size = os.fstat(fd).st_size
-            pos = 0
-            while pos < size:
-                try:
-                    pos = os.lseek(fd, pos, os.SEEK_DATA)
-                except OSError:
-                    break  # only holes remain
-                end = os.lseek(fd, pos, os.SEEK_HOLE)
-                while pos < end:
-                    data = os.pread(fd, min(chunk, end - pos) + len(needle) - 1, pos)
-                    start = 0
-                    while (i := data.find(needle, start)) >= 0:
-                        hits.append(pos + i)
-                        start = i + 1
-                    pos += chunk
-                pos = max(pos, end)
-        return sorted(set(hits))
+        return scan_file(disk.path, {"needle": needle}).get("needle", [])
 
     def assert_absent(self, disks: list[vm.Disk], needles: dict[str, bytes]) -> None:
         """Invariant 3: none of `needles` (canaries, keys) appears in any disk image."""

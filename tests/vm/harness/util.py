@@ -58,3 +58,39 @@ def say(message: str) -> None:
 
 def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+CHUNK = 8 << 20  # scan_file reads this much at a time
+
+
+def scan_file(path, needles: dict[str, bytes], limit: int | None = None) -> dict[str, list[int]]:
+    """Offsets of every needle in the file (the first `limit` of each when given), labelled
+    as in `needles`; labels with none are absent. One pass over the file's data extents:
+    holes read as zeros and are skipped."""
+    hits: dict[str, set[int]] = {}
+    unique: dict[bytes, list[str]] = {}
+    for label, needle in needles.items():
+        unique.setdefault(needle, []).append(label)
+    overlap = max(len(n) for n in unique) - 1
+    with open(path, "rb") as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size:
+            try:
+                pos = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break  # only holes remain
+            end = os.lseek(fd, pos, os.SEEK_HOLE)
+            while pos < end:
+                data = os.pread(fd, min(CHUNK, end - pos) + overlap, pos)
+                for needle, labels in unique.items():
+                    start = 0
+                    while (i := data.find(needle, start)) >= 0:
+                        for label in labels:
+                            found = hits.setdefault(label, set())
+                            if limit is None or len(found) < limit:
+                                found.add(pos + i)
+                        start = i + 1
+                pos += min(CHUNK, end - pos)
+    return {label: sorted(found) for label, found in hits.items()}

@@ -3,33 +3,50 @@ vTPM and the local backend; the key service runs on the host (SQLite, file KEK, 
 naming the guest's AK and PCRs); the host's swtpm plays the controller and creates the
 volume keys. A CSI client in the guest drives, per volume:
 stage -> publish -> write a canary -> unpublish -> unstage -> stage again (twice: the
-second is a no-op) -> publish -> read the canary back -> stats -> unpublish -> unstage,
-for ext4 and xfs filesystems, a raw block volume, and an ext4 volume with dm-integrity
-(hmac-sha256). The ext4 volume is also expanded online after its backing file grew. The
-integrity volume's backing file then has one byte flipped while it is unstaged: restaged,
-a read through the mapping fails with EIO and NodeGetVolumeStats reports it abnormal.
+second is a no-op) -> publish -> read the canary back -> stats, for ext4 and xfs
+filesystems and a raw block volume, each without integrity and with dm-integrity
+(hmac-sha256). The ext4 volume is also expanded online after its backing file grew. With
+all six volumes staged and published, the guest prints its node state directory (the
+state records) on the console as an archive; then every volume is unpublished and
+unstaged. The ext4 integrity volume's backing file then has one byte flipped while it is
+unstaged: restaged, a read through the mapping fails with EIO and NodeGetVolumeStats
+reports it abnormal.
 
-Afterwards nothing is left attached (no mapping, no loop device, no state record), the
-host finds the canary nowhere in the disk image holding the backing files (invariant 3),
-and no DEK appears in the guest console, which carries the node plugin's log (invariant 1).
+Afterwards nothing is left attached (no mapping, no loop device, no state record). The
+host unwraps each volume's DEK from the key service's store (checked against the digest
+kms_attest_tool computes) and finds neither the canary nor any DEK, raw, hex or base64,
+in the disk image holding the backing files (invariant 3); no DEK appears in the state
+records or in the guest console, which carries the node plugin's log (invariant 1).
 """
 
+import hashlib
+import io
 import json
 import os
+import pathlib
+import tarfile
 
-from harness.node_guest import NODE_GUEST_LIB, NodeHost
+from harness.key_scan import (check_scan_finds_planted_key, console_archive, key_encodings,
+                              store_deks)
+from harness.node_guest import NODE_GUEST_LIB, NodeHost, staged_entries, step_times
 from harness.services import encodings_found, json_line
 from harness.services import run as run_tool
+from harness.util import scan_file
 
-DESCRIPTION = ("node plugin in the guest: stage/publish/restage ext4, xfs, block and integrity "
-               "volumes against the host's cloak-kms; expand; tamper -> EIO and abnormal")
+DESCRIPTION = ("node plugin in the guest: stage/publish/restage ext4, xfs and block volumes, "
+               "without and with hmac-sha256, against the host's cloak-kms; expand; tamper -> "
+               "EIO and abnormal; no DEK in the image, the state records or the console")
 
-# volume id -> (integrity, size of the backing file in MiB). xfs needs 300 MB or more.
+# volume id -> (integrity, size of the backing file in MiB). xfs needs 300 MB or more of
+# usable space, and an integrity volume also holds its tags and journal. No id is a prefix
+# of another (the guest finds mappings by name).
 VOLUMES = {
     "pvc-ext4": ("none", 64),
     "pvc-xfs": ("none", 320),
     "pvc-block": ("none", 64),
     "pvc-integ": ("hmac-sha256", 64),
+    "pvc-hmac-xfs": ("hmac-sha256", 336),
+    "pvc-hmac-block": ("hmac-sha256", 64),
 }
 
 SCRIPT = NODE_GUEST_LIB + r"""
@@ -50,24 +67,30 @@ echo "CLOAK-EXPAND $out filesystem bytes $before -> $after"
 [ -n "$before" ] && [ -n "$after" ] || fail "no byte totals from NodeGetVolumeStats"
 [ "$after" -gt $((before + 20000000)) ] || fail "ext4 did not grow: $before -> $after bytes"
 [ "$(read_canary pvc-ext4 fs)" = "$CLOAK_CANARY pvc-ext4" ] || fail "canary lost by the expand"
-unpublish pvc-ext4
-unstage pvc-ext4
 
 cycle pvc-xfs "$FS_XFS" fs
-unpublish pvc-xfs
-unstage pvc-xfs
-
 cycle pvc-block "$BLOCK" block
-unpublish pvc-block
-unstage pvc-block
-
 cycle pvc-integ "$FS_EXT4" fs
+cycle pvc-hmac-xfs "$FS_XFS" fs
+cycle pvc-hmac-block "$BLOCK" block
 # Formatting, tag initialisation, mkfs and use never read a sector that was not written.
 if dmesg | grep -q "INTEGRITY AEAD ERROR"; then
   fail "an unwritten sector was read: $(dmesg | grep 'INTEGRITY AEAD ERROR' | head -n 3)"
 fi
-unpublish pvc-integ
-unstage pvc-integ
+
+step "the node state directory while all six volumes are staged and published"
+records=$(ls /var/lib/cloak/volumes | wc -l)
+[ "$records" = 6 ] || fail "expected 6 state records, found: $(ls /var/lib/cloak/volumes)"
+tar -czf /tmp/state.tgz -C /var/lib/cloak .
+echo "CLOAK-STATE-BEGIN $(sha256sum /tmp/state.tgz | cut -d' ' -f1)"
+base64 /tmp/state.tgz
+echo "CLOAK-STATE-END"
+for volume in pvc-ext4 pvc-xfs pvc-block pvc-integ pvc-hmac-xfs pvc-hmac-block; do
+  unpublish $volume
+  unstage $volume
+  [ "$(attached $volume)" = 0 ] || fail "$volume: mapping left after unstage"
+done
+
 step "pvc-integ: one ciphertext byte flipped in the backing file while unstaged"
 offset=$((40 * 1048576 + 123))
 byte=$(dd if=/local/pvc-integ.img bs=1 skip=$offset count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
@@ -115,31 +138,60 @@ def run(ctx):
             if line.startswith(("CLOAK-EXPAND", "CLOAK-EIO", "CLOAK-STATS-TAMPERED")):
                 print(f"  guest: {line[:200]}", flush=True)
         # NodeStageVolume's step times (docs/benchmarks.md), from the node plugin's log.
-        steps = ("attach", "key_fetch", "format", "open", "integrity_init", "mkfs", "mount",
-                 "report")
-        for line in boot.output:
-            if '"msg":"volume staged"' not in line:
-                continue
-            entry = json.loads(line[line.index("{"):])
-            times = " ".join(f"{s}={entry[s + '_ms']}" for s in steps if s + "_ms" in entry)
-            print(f"  stage {entry['volume_id']}: total {entry['total_ms']} ms ({times})",
-                  flush=True)
+        for entry in staged_entries(boot.output):
+            print(f"  stage {entry['volume_id']}: total {entry['total_ms']} ms "
+                  f"({step_times(entry)})", flush=True)
+
+        # The DEKs, unwrapped here from the store (kept in memory, never printed), must be
+        # the keys kms_attest_tool unwraps in C++: same SHA-256 and size.
+        store, kek = kms.dir / "store.db", kms.dir / "kek.bin"
+        digests = {}
+        for volume in VOLUMES:
+            digests[volume] = json_line(ctx, run_tool(ctx, [tool, "store-dek", "--store",
+                                                            str(store), "--kek", str(kek),
+                                                            "--volume", volume],
+                                                      f"store-dek {volume}").stdout, "store-dek")
+        deks = store_deks(store, kek, VOLUMES)
+        for volume, dek in deks.items():
+            if (hashlib.sha256(dek).hexdigest(), len(dek)) != (
+                    digests[volume]["dek_sha256"], digests[volume]["dek_bytes"]):
+                ctx.fail(f"the DEK of {volume} unwrapped from {store} does not match the "
+                         f"digest kms_attest_tool reports")
+        check_scan_finds_planted_key(ctx)
 
         # Invariant 3: the disk that holds the backing files has only ciphertext.
-        image = local.path.read_bytes()
-        if canary.encode() in image:
-            ctx.fail(f"the canary is in plaintext in {local.path}")
-        print(f"  host: the canary is absent from the {len(image) >> 20} MiB backing disk",
-              flush=True)
+        needles = {"the canary": canary.encode()}
+        for volume, dek in deks.items():
+            needles.update({f"the DEK of {volume} ({encoding})": text
+                            for encoding, text in key_encodings(dek).items()})
+        hits = scan_file(local.path, needles)
+        if hits:
+            ctx.fail(f"plaintext in {local.path}: " +
+                     "; ".join(f"{label} at {offsets}" for label, offsets in hits.items()))
+        print(f"  host: neither the canary nor any of the {len(deks)} DEKs (raw, hex, base64) "
+              f"in the {local.path.stat().st_size >> 20} MiB backing disk", flush=True)
+
+        # Invariant 1: no DEK in the node's state records, printed while all were staged.
+        archive = console_archive(ctx, boot, "CLOAK-STATE")
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            records = sorted(pathlib.PurePath(m.name).stem for m in tar.getmembers()
+                             if m.isfile() and pathlib.PurePath(m.name).parent.name == "volumes")
+        if records != sorted(VOLUMES):
+            ctx.fail(f"the state directory holds records for {records}, not {sorted(VOLUMES)}")
+        for volume, dek in deks.items():
+            found = set(encodings_found(archive, digests[volume]["dek_sha256"], len(dek)))
+            found |= {name for name, text in key_encodings(dek).items() if text in archive}
+            if found:
+                ctx.fail(f"the node state directory holds the DEK of {volume} "
+                         f"({', '.join(sorted(found))})")
+        print(f"  host: no DEK in the node state directory ({len(archive)} bytes of tar, "
+              f"{len(records)} state records)", flush=True)
 
         # Invariant 1: no DEK in the guest console (which holds the node plugin's log).
         console = boot.log.read_bytes()
         for volume in VOLUMES:
-            stored = json_line(ctx, run_tool(ctx, [tool, "store-dek", "--store",
-                                                   str(kms.dir / "store.db"), "--kek",
-                                                   str(kms.dir / "kek.bin"), "--volume", volume],
-                                             f"store-dek {volume}").stdout, "store-dek")
-            found = encodings_found(console, stored["dek_sha256"], stored["dek_bytes"])
+            found = encodings_found(console, digests[volume]["dek_sha256"],
+                                    digests[volume]["dek_bytes"])
             if found:
                 ctx.fail(f"the guest console holds the DEK of {volume} ({', '.join(found)})")
         print(f"  host: no DEK of the {len(VOLUMES)} volumes in the guest console", flush=True)

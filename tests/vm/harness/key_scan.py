@@ -6,6 +6,7 @@ encodings a leaked key could take, a self-check that the image scan (util.scan_f
 finds a planted key, and archives a guest prints on the console between marker lines."""
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import os
@@ -42,7 +43,7 @@ def store_deks(store: pathlib.Path, kek_file: pathlib.Path, volumes) -> dict[str
     """The DEK of each volume, unwrapped from the store (read-only) with the file KEK."""
     keks = _keks(kek_file)
     deks = {}
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
         for volume in volumes:
             row = db.execute("SELECT wrapped_dek, key_id, key_version FROM volumes "
                              "WHERE volume_id = ?", (volume,)).fetchone()

@@ -95,10 +95,14 @@ start_plugin() {
       --attester tpm --log-format json 2>>/tmp/node.log
   ) &
   PLUGIN=$!
+  wait_csi /csi/csi.sock /tmp/node.log "the node plugin"
+}
+# wait_csi SOCKET LOG WHAT: until the plugin at SOCKET answers Probe (60 s; then its LOG).
+wait_csi() {
   i=0
-  until cloak-csi-client --endpoint unix:///csi/csi.sock --timeout 5 probe >/dev/null 2>&1; do
+  until cloak-csi-client --endpoint "unix://$1" --timeout 5 probe >/dev/null 2>&1; do
     i=$((i + 1))
-    [ "$i" -le 600 ] || { cat /tmp/node.log; fail "the node plugin did not answer"; }
+    [ "$i" -le 600 ] || { cat "$2"; fail "$3 did not answer"; }
     sleep 0.1
   done
 }

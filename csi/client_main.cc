@@ -4,12 +4,16 @@
 //
 //   cloak-csi-client --endpoint unix:///csi.sock probe
 //   cloak-csi-client --endpoint unix:///csi.sock node stage '{"volume_id": "pvc-1", ...}'
+//   cloak-csi-client --endpoint unix:///csi.sock controller create '{"name": "pvc-1", ...}'
 //
-// Node calls take the request as proto JSON (field names as in csi.proto). A failed call
-// prints the code and message on stderr and exits 10 + the gRPC code (e.g. 19 for
+// Node and Controller calls take the request as proto JSON (field names as in csi.proto). A failed
+// call prints the code and message on stderr and exits 10 + the gRPC code (e.g. 19 for
 // FAILED_PRECONDITION), so that scripts can tell refusals apart; usage errors exit 2.
 
+#include <chrono>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -43,9 +47,10 @@ int Report(const grpc::Status& status, const google::protobuf::Message& response
   return 0;
 }
 
-// Parses `json` into a `Request` and runs `call` with it.
-template <typename Request, typename Response, typename Call>
-int NodeCall(const std::string& json, Call call) {
+// Parses `json` into a `Request` and calls `method` of `stub` with it.
+template <typename Stub, typename Request, typename Response>
+int Call(const std::string& json, Stub& stub, grpc::ClientContext& context,
+         grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*)) {
   Request request;
   if (!json.empty()) {
     const auto parsed = google::protobuf::util::JsonStringToMessage(json, &request);
@@ -56,8 +61,19 @@ int NodeCall(const std::string& json, Call call) {
     }
   }
   Response response;
-  const grpc::Status status = call(request, &response);
-  return Report(status, response);
+  return Report((stub.*method)(&context, request, &response), response);
+}
+
+// Runs the call `name` of `calls`, or says which names there are.
+int Dispatch(const std::map<std::string, std::function<int()>>& calls, const std::string& service,
+             const std::string& name) {
+  auto found = calls.find(name);
+  if (found != calls.end()) return found->second();
+  std::string names;
+  for (const auto& [known, call] : calls) names += " " + known;
+  std::fprintf(stderr, "cloak-csi-client: unknown %s method %s (one of:%s)\n", service.c_str(),
+               name.c_str(), names.c_str());
+  return kUsageError;
 }
 
 }  // namespace
@@ -79,6 +95,15 @@ int main(int argc, char** argv) {
                    "stage, unstage, publish, unpublish, stats, expand, capabilities or info")
       ->required();
   node->add_option("request", node_request, "the request message as JSON (default {})");
+  std::string controller_method;
+  std::string controller_request;
+  auto* controller =
+      app.add_subcommand("controller", "a Controller service call with a JSON request");
+  controller
+      ->add_option("method", controller_method,
+                   "create, delete, validate, list, capacity, expand, get or capabilities")
+      ->required();
+  controller->add_option("request", controller_request, "the request message as JSON (default {})");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -112,43 +137,36 @@ int main(int argc, char** argv) {
     return Report(identity->Probe(&context, {}, &response), response);
   }
   if (node->parsed()) {
-    namespace v1 = csi::v1;
-    auto stub = v1::Node::NewStub(channel);
-    auto* c = &context;
-    if (node_method == "stage") {
-      return NodeCall<v1::NodeStageVolumeRequest, v1::NodeStageVolumeResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeStageVolume(c, q, r); });
-    }
-    if (node_method == "unstage") {
-      return NodeCall<v1::NodeUnstageVolumeRequest, v1::NodeUnstageVolumeResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeUnstageVolume(c, q, r); });
-    }
-    if (node_method == "publish") {
-      return NodeCall<v1::NodePublishVolumeRequest, v1::NodePublishVolumeResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodePublishVolume(c, q, r); });
-    }
-    if (node_method == "unpublish") {
-      return NodeCall<v1::NodeUnpublishVolumeRequest, v1::NodeUnpublishVolumeResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeUnpublishVolume(c, q, r); });
-    }
-    if (node_method == "stats") {
-      return NodeCall<v1::NodeGetVolumeStatsRequest, v1::NodeGetVolumeStatsResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeGetVolumeStats(c, q, r); });
-    }
-    if (node_method == "expand") {
-      return NodeCall<v1::NodeExpandVolumeRequest, v1::NodeExpandVolumeResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeExpandVolume(c, q, r); });
-    }
-    if (node_method == "capabilities") {
-      return NodeCall<v1::NodeGetCapabilitiesRequest, v1::NodeGetCapabilitiesResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeGetCapabilities(c, q, r); });
-    }
-    if (node_method == "info") {
-      return NodeCall<v1::NodeGetInfoRequest, v1::NodeGetInfoResponse>(
-          node_request, [&](const auto& q, auto* r) { return stub->NodeGetInfo(c, q, r); });
-    }
-    std::fprintf(stderr, "cloak-csi-client: unknown node method %s\n", node_method.c_str());
-    return kUsageError;
+    using Stub = csi::v1::Node::Stub;
+    auto stub = csi::v1::Node::NewStub(channel);
+    const std::string& q = node_request;
+    const std::map<std::string, std::function<int()>> calls = {
+        {"stage", [&] { return Call(q, *stub, context, &Stub::NodeStageVolume); }},
+        {"unstage", [&] { return Call(q, *stub, context, &Stub::NodeUnstageVolume); }},
+        {"publish", [&] { return Call(q, *stub, context, &Stub::NodePublishVolume); }},
+        {"unpublish", [&] { return Call(q, *stub, context, &Stub::NodeUnpublishVolume); }},
+        {"stats", [&] { return Call(q, *stub, context, &Stub::NodeGetVolumeStats); }},
+        {"expand", [&] { return Call(q, *stub, context, &Stub::NodeExpandVolume); }},
+        {"capabilities", [&] { return Call(q, *stub, context, &Stub::NodeGetCapabilities); }},
+        {"info", [&] { return Call(q, *stub, context, &Stub::NodeGetInfo); }},
+    };
+    return Dispatch(calls, "node", node_method);
+  }
+  if (controller->parsed()) {
+    using Stub = csi::v1::Controller::Stub;
+    auto stub = csi::v1::Controller::NewStub(channel);
+    const std::string& q = controller_request;
+    const std::map<std::string, std::function<int()>> calls = {
+        {"create", [&] { return Call(q, *stub, context, &Stub::CreateVolume); }},
+        {"delete", [&] { return Call(q, *stub, context, &Stub::DeleteVolume); }},
+        {"validate", [&] { return Call(q, *stub, context, &Stub::ValidateVolumeCapabilities); }},
+        {"list", [&] { return Call(q, *stub, context, &Stub::ListVolumes); }},
+        {"capacity", [&] { return Call(q, *stub, context, &Stub::GetCapacity); }},
+        {"expand", [&] { return Call(q, *stub, context, &Stub::ControllerExpandVolume); }},
+        {"get", [&] { return Call(q, *stub, context, &Stub::ControllerGetVolume); }},
+        {"capabilities", [&] { return Call(q, *stub, context, &Stub::ControllerGetCapabilities); }},
+    };
+    return Dispatch(calls, "controller", controller_method);
   }
   return kUsageError;
 }

@@ -18,6 +18,10 @@ grpc::Status IdentityService::GetPluginCapabilities(
   if (ServesController(context_.mode)) {
     response->add_capabilities()->mutable_service()->set_type(
         PluginCapability::Service::CONTROLLER_SERVICE);
+    // ControllerExpandVolume grows the backing file while the volume is in use; the node
+    // then grows the crypt mapping and the filesystem online.
+    response->add_capabilities()->mutable_volume_expansion()->set_type(
+        PluginCapability::VolumeExpansion::ONLINE);
   }
   response->add_capabilities()->mutable_service()->set_type(
       PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS);

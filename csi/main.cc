@@ -10,11 +10,13 @@
 #include "CLI/CLI.hpp"
 #include "common/hardening.h"
 #include "common/logging.h"
+#include "controller/controller_plugin.h"
 #include "csi/identity_service.h"
 #include "csi/logging_interceptor.h"
 #include "csi/plugin_context.h"
 #include "csi/server.h"
 #include "csi/version.h"
+#include "fmt/format.h"
 #include "node/node_plugin.h"
 
 namespace {
@@ -29,9 +31,12 @@ struct Flags {
   std::string log_level = "info";
   std::string state_dir = "/var/lib/cloak";
   int drain_seconds = 10;
-  // Node mode.
+  // Both modes: the local backend's directory and the key service.
   std::string local_dir = "/var/lib/cloak/local";
   std::int64_t max_volumes = 0;
+  std::int64_t reserve_bytes = 0;
+  std::uint32_t controller_ak_handle = 0x81010003;
+  std::string controller_insecure_identity;
   std::string kms_address;
   std::string kms_ca_file;
   std::string kms_server_name;
@@ -78,29 +83,41 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 600));
   app.add_option("--local-dir", flags.local_dir,
-                 "node: directory of the local backend's backing files (<volume_id>.img)")
+                 "directory of the local backend's backing files (<volume_id>.img) and, for the "
+                 "controller, its manifest")
       ->capture_default_str();
   app.add_option("--max-volumes", flags.max_volumes,
                  "node: NodeGetInfo's max_volumes_per_node (0: no limit)")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
-  app.add_option("--kms-address", flags.kms_address, "node: the key service, HOST:PORT");
+  app.add_option("--local-reserve-bytes", flags.reserve_bytes,
+                 "controller: free space in --local-dir never given to volumes")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kms-address", flags.kms_address, "the key service, HOST:PORT");
   app.add_option("--kms-ca-file", flags.kms_ca_file,
-                 "node: PEM of the CA that signed the key service's certificate");
+                 "PEM of the CA that signed the key service's certificate");
   app.add_option("--kms-server-name", flags.kms_server_name,
-                 "node: the name in the key service's certificate, when not the host");
-  app.add_option("--attester", flags.attester, "node: evidence to present: auto, sev-snp, tpm")
+                 "the name in the key service's certificate, when not the host");
+  app.add_option("--attester", flags.attester, "evidence to present: auto, sev-snp, tpm")
       ->capture_default_str();
-  app.add_option("--tpm-device", flags.tpm_device, "node: the TPM device auto-detection looks for")
+  app.add_option("--tpm-device", flags.tpm_device, "the TPM device auto-detection looks for")
       ->capture_default_str();
-  app.add_option("--tpm-tcti", flags.tpm_tcti, "node: TCTI configuration (default device:DEVICE)");
+  app.add_option("--tpm-tcti", flags.tpm_tcti, "TCTI configuration (default device:DEVICE)");
   app.add_option("--tpm-ak-handle", flags.tpm_ak_handle,
-                 "node: persistent handle of the attestation key (created there when empty)")
+                 "node: persistent handle of its attestation key (created there when empty)")
+      ->capture_default_str();
+  app.add_option("--controller-tpm-ak-handle", flags.controller_ak_handle,
+                 "controller: persistent handle of its attestation key, distinct from the "
+                 "node's so that the policy can tell the two roles apart")
       ->capture_default_str();
   app.add_flag("--insecure-allow-unattested", flags.insecure_allow_unattested,
-               "node: DEVELOPMENT ONLY: allow --attester none (proves nothing)");
+               "DEVELOPMENT ONLY: allow --attester none (proves nothing)");
   app.add_option("--insecure-identity", flags.insecure_identity,
                  "node: with --attester none, the identity claimed (node/NAME)");
+  app.add_option("--controller-insecure-identity", flags.controller_insecure_identity,
+                 "controller: with --attester none, the identity claimed (default "
+                 "controller/NODE_ID)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -140,7 +157,35 @@ int main(int argc, char** argv) {
     context.readiness_checks.push_back(cloak::csi::DeviceMapperCheck());
   }
 
+  const auto choice = cloak::kms::client::ParseAttesterChoice(flags.attester);
+  if (!choice.ok()) return UsageError(std::string(choice.status().message()));
+
   const sigset_t signals = BlockTerminationSignals();
+
+  auto key_service = [&](std::uint32_t ak_handle,
+                         const std::string& none_identity) -> cloak::csi::KeyServiceConnection {
+    cloak::csi::KeyServiceConnection connection;
+    connection.address = flags.kms_address;
+    connection.ca_file = flags.kms_ca_file;
+    connection.server_name = flags.kms_server_name;
+    connection.attester.choice = *choice;
+    connection.attester.tpm_device = flags.tpm_device;
+    connection.attester.tpm_tcti = flags.tpm_tcti;
+    connection.attester.tpm.ak_handle = ak_handle;
+    connection.attester.tpm.persist_ak = true;
+    connection.attester.insecure_allow_unattested = flags.insecure_allow_unattested;
+    connection.attester.none_identity = none_identity;
+    return connection;
+  };
+  // A setup failure: a usage error for bad flags, otherwise exit 1 with the reason logged.
+  auto setup_failed = [&](std::string_view part, const absl::Status& status) {
+    if (status.code() == absl::StatusCode::kInvalidArgument) {
+      return UsageError(std::string(status.message()));
+    }
+    logger->Error(fmt::format("{} plugin setup failed", part),
+                  {{"error", std::string(status.message())}});
+    return 1;
+  };
 
   std::unique_ptr<cloak::node::NodePlugin> node;
   if (cloak::csi::ServesNode(*mode)) {
@@ -149,34 +194,32 @@ int main(int argc, char** argv) {
     config.state_dir = flags.state_dir;
     config.local_dir = flags.local_dir;
     config.max_volumes = flags.max_volumes;
-    config.kms_address = flags.kms_address;
-    config.kms_ca_file = flags.kms_ca_file;
-    config.kms_server_name = flags.kms_server_name;
-    auto choice = cloak::kms::client::ParseAttesterChoice(flags.attester);
-    if (!choice.ok()) return UsageError(std::string(choice.status().message()));
-    config.attester.choice = *choice;
-    config.attester.tpm_device = flags.tpm_device;
-    config.attester.tpm_tcti = flags.tpm_tcti;
-    config.attester.tpm.ak_handle = flags.tpm_ak_handle;
-    config.attester.tpm.persist_ak = true;
-    config.attester.insecure_allow_unattested = flags.insecure_allow_unattested;
-    config.attester.none_identity = flags.insecure_identity;
+    config.key_service = key_service(flags.tpm_ak_handle, flags.insecure_identity);
     auto created = cloak::node::NodePlugin::Create(config, logger, &context.faults);
-    if (!created.ok()) {
-      if (created.status().code() == absl::StatusCode::kInvalidArgument) {
-        return UsageError(std::string(created.status().message()));
-      }
-      logger->Error("node plugin setup failed",
-                    {{"error", std::string(created.status().message())}});
-      return 1;
-    }
+    if (!created.ok()) return setup_failed("node", created.status());
     node = *std::move(created);
     context.readiness_checks.push_back(node->KeyServiceCheck());
+  }
+
+  std::unique_ptr<cloak::controller::ControllerPlugin> controller;
+  if (cloak::csi::ServesController(*mode)) {
+    cloak::controller::ControllerPluginConfig config;
+    config.local = {
+        .dir = flags.local_dir, .node_id = flags.node_id, .reserve_bytes = flags.reserve_bytes};
+    config.key_service =
+        key_service(flags.controller_ak_handle, flags.controller_insecure_identity.empty()
+                                                    ? "controller/" + flags.node_id
+                                                    : flags.controller_insecure_identity);
+    auto created = cloak::controller::ControllerPlugin::Create(config, logger, &context.faults);
+    if (!created.ok()) return setup_failed("controller", created.status());
+    controller = *std::move(created);
+    context.readiness_checks.push_back(controller->KeyServiceCheck());
   }
 
   cloak::csi::IdentityService identity(context);
   std::vector<grpc::Service*> services = {&identity};
   if (node) services.push_back(&node->service());
+  if (controller) services.push_back(&controller->service());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<cloak::csi::LoggingInterceptorFactory>(logger));
   auto server =

@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "common/fault_injection.h"
 #include "common/logging.h"
+#include "csi/key_service_connection.h"
 #include "csi/readiness.h"
-#include "kms/client/attesters/select.h"
 #include "node/node_service.h"
 
 namespace cloak::node {
@@ -23,10 +23,7 @@ struct NodePluginConfig {
   std::string state_dir;  // state records under <state_dir>/volumes
   std::string local_dir;  // the local backend's backing files
   std::int64_t max_volumes = 0;
-  std::string kms_address;      // HOST:PORT
-  std::string kms_ca_file;      // PEM of the CA that signed the key service's certificate
-  std::string kms_server_name;  // the name its certificate carries, when not the host
-  kms::client::AttesterOptions attester;
+  csi::KeyServiceConnection key_service;
 };
 
 class NodePlugin {

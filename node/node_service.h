@@ -27,19 +27,20 @@
 #include "absl/status/statusor.h"
 #include "common/fault_injection.h"
 #include "common/logging.h"
+#include "common/volume_locks.h"
 #include "crypt/block_devices.h"
 #include "crypt/engine.h"
 #include "csi/csi.grpc.pb.h"
+#include "csi/topology.h"
 #include "kms/client/key_service_client.h"
 #include "node/kernel_log.h"
 #include "node/loop_devices.h"
 #include "node/mounter.h"
 #include "node/state_store.h"
-#include "node/volume_locks.h"
 
 namespace cloak::node {
 
-inline constexpr char kTopologyKey[] = "topology.cloak.csi.dev/node";
+inline constexpr const char* kTopologyKey = csi::kNodeTopologyKey;
 
 struct NodeServiceOptions {
   std::string node_id;

@@ -20,81 +20,17 @@
 #include "csi/readiness.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
+#include "tests/csi/plugin_process.h"
 #include "tests/csi/test_support.h"
 
 namespace cloak::csi {
 namespace {
 
+using cloak::testing::PluginProcess;
+using cloak::testing::ReadFile;
 using cloak::testing::TempDir;
+using cloak::testing::WaitForSocket;
 using Type = ::csi::v1::PluginCapability::Service::Type;
-
-// ctest passes CLOAK_BINARY_DIR; run by hand, the binary sits two levels above the test.
-std::string PluginBinary() {
-  if (const char* dir = std::getenv("CLOAK_BINARY_DIR")) return std::string(dir) + "/csi/cloak-csi";
-  const auto self = std::filesystem::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path().parent_path() / "csi" / "cloak-csi").string();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// One cloak-csi process; stderr goes to a file in the test's directory.
-class PluginProcess {
- public:
-  PluginProcess(const std::vector<std::string>& args, const std::string& stderr_path,
-                const std::string& fault_points = "") {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(fd, STDERR_FILENO);
-      if (!fault_points.empty()) setenv("CLOAK_FAULT_POINTS", fault_points.c_str(), 1);
-      std::vector<char*> argv;
-      const std::string binary = PluginBinary();
-      argv.push_back(const_cast<char*>(binary.c_str()));
-      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-  }
-  ~PluginProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Waits for the process to exit; returns its exit code, or -signal.
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  void Signal(int signal_number) { kill(pid_, signal_number); }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
-
-// True once a process accepts connections on the socket at `path`.
-bool WaitForSocket(const std::string& path) {
-  for (int i = 0; i < 400; ++i) {
-    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-    const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-    close(fd);
-    if (connected) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return false;
-}
 
 class CloakCsiProcessTest : public ::testing::Test {
  protected:
@@ -131,7 +67,7 @@ class CloakCsiProcessTest : public ::testing::Test {
     EXPECT_TRUE(Identity()->GetPluginCapabilities(&context, {}, &response).ok());
     std::vector<Type> types;
     for (const auto& capability : response.capabilities()) {
-      types.push_back(capability.service().type());
+      if (capability.has_service()) types.push_back(capability.service().type());
     }
     return types;
   }
@@ -172,6 +108,13 @@ std::vector<std::string> NodeFlags(const std::string& dir) {
       dir};
 }
 
+// The controller's: the same unreachable key service, its own local backend directory.
+std::vector<std::string> ControllerFlags(const std::string& dir) {
+  std::vector<std::string> flags = NodeFlags(dir + "/local");
+  flags.erase(flags.begin() + 7, flags.begin() + 9);  // --insecure-identity node/node-a
+  return flags;
+}
+
 TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
   auto process = Launch("node", dir_.path(), "", NodeFlags(dir_.path()));
   grpc::ClientContext context;
@@ -194,47 +137,52 @@ TEST_F(CloakCsiProcessTest, NodeModeAnswersIdentity) {
 }
 
 TEST_F(CloakCsiProcessTest, ControllerModeAnswersIdentity) {
-  auto process = Launch("controller", dir_.path());
+  auto process = Launch("controller", dir_.path(), "", ControllerFlags(dir_.path()));
   EXPECT_EQ(
       Capabilities(),
       (std::vector<Type>{::csi::v1::PluginCapability::Service::CONTROLLER_SERVICE,
                          ::csi::v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
-  EXPECT_TRUE(ProbeReady());
+  // Not ready: no key service answers at 127.0.0.1:1.
+  EXPECT_FALSE(ProbeReady());
   process->Signal(SIGINT);
   EXPECT_EQ(process->Wait(), 0);
   const std::string log = ReadFile(log_path());
   EXPECT_NE(log.find("/csi.v1.Identity/Probe"), std::string::npos) << log;
+  EXPECT_NE(log.find("127.0.0.1:1"), std::string::npos) << log;
   EXPECT_NE(log.find("\"msg\":\"stopped\""), std::string::npos) << log;
 }
 
 TEST_F(CloakCsiProcessTest, ProbeIsNotReadyWithoutItsStateDirectory) {
-  auto process = Launch("controller", dir_.path() + "/missing");
+  auto process = Launch("controller", dir_.path() + "/missing", "", ControllerFlags(dir_.path()));
   EXPECT_FALSE(ProbeReady());
   EXPECT_NE(ReadFile(log_path()).find("state directory"), std::string::npos);
 }
 
 TEST_F(CloakCsiProcessTest, ReplacesAStaleSocketAndCreatesItWithMode0660) {
   {
-    auto first = Launch("controller", dir_.path());
+    auto first = Launch("controller", dir_.path(), "", ControllerFlags(dir_.path()));
     first->Signal(SIGKILL);  // Leaves its socket file behind.
     first->Wait();
   }
   struct stat st {};
   ASSERT_EQ(stat(socket().c_str(), &st), 0) << "the killed process left a stale socket";
-  auto second = Launch("controller", dir_.path());
+  auto second = Launch("controller", dir_.path(), "", ControllerFlags(dir_.path()));
   ASSERT_EQ(stat(socket().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0660u);
-  EXPECT_TRUE(ProbeReady());
+  grpc::ClientContext context;
+  ::csi::v1::GetPluginInfoResponse info;
+  EXPECT_TRUE(Identity()->GetPluginInfo(&context, {}, &info).ok());
 }
 
 TEST_F(CloakCsiProcessTest, SigtermDrainsACallInFlight) {
-  auto process = Launch("controller", dir_.path(), "identity.probe=delay:1500");
+  auto process =
+      Launch("controller", dir_.path(), "identity.probe=delay:1500", ControllerFlags(dir_.path()));
   auto* stub = Identity();
   auto call = std::async(std::launch::async, [&] {
     grpc::ClientContext context;
     ::csi::v1::ProbeResponse response;
     const grpc::Status status = stub->Probe(&context, {}, &response);
-    return status.ok() && response.ready().value();
+    return status.ok() && response.has_ready();
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   process->Signal(SIGTERM);
@@ -255,15 +203,22 @@ TEST_F(CloakCsiProcessTest, BadFlagsExitWithCodeTwoAndOneLine) {
     std::string mentions;
   };
   const std::string ok_endpoint = "unix://" + socket();
+  const std::string ca_file = NodeFlags("")[3];
   const std::vector<Case> cases = {
       {{"--mode", "node", "--node-id", "n"}, "--endpoint"},
       {{"--endpoint", ok_endpoint, "--mode", "storage", "--node-id", "n"}, "storage"},
       {{"--endpoint", "tcp://127.0.0.1:1", "--mode", "node", "--node-id", "n"}, "Unix socket"},
       {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n", "--log-format", "xml"},
        "xml"},
-      {{"--endpoint", "unix://" + dir_.path() + "/no/such/dir/csi.sock", "--mode", "controller",
-        "--node-id", "n"},
+      {{"--endpoint", "unix://" + dir_.path() + "/no/such/dir/csi.sock", "--mode", "node",
+        "--node-id", "n", "--kms-address", "127.0.0.1:1", "--kms-ca-file", ca_file, "--attester",
+        "none", "--insecure-allow-unattested", "--local-dir", dir_.path()},
        "does not exist"},
+      {{"--endpoint", ok_endpoint, "--mode", "controller", "--node-id", "n"}, "--kms-address"},
+      {{"--endpoint", ok_endpoint, "--mode", "controller", "--node-id", "n", "--kms-address",
+        "127.0.0.1:1", "--kms-ca-file", ca_file, "--attester", "none",
+        "--insecure-allow-unattested", "--local-dir", "relative/dir"},
+       "absolute"},
       {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n"}, "--kms-address"},
       {{"--endpoint", ok_endpoint, "--mode", "node", "--node-id", "n", "--kms-address",
         "127.0.0.1:1", "--attester", "quantum"},
@@ -282,7 +237,9 @@ TEST_F(CloakCsiProcessTest, RefusesAnEndpointThatIsNotASocket) {
   std::ofstream(socket()) << "not a socket";
   std::string stderr_text;
   EXPECT_EQ(
-      RunToExit({"--endpoint", "unix://" + socket(), "--mode", "controller", "--node-id", "n"},
+      RunToExit({"--endpoint", "unix://" + socket(), "--mode", "node", "--node-id", "n",
+                 "--kms-address", "127.0.0.1:1", "--kms-ca-file", NodeFlags("")[3], "--attester",
+                 "none", "--insecure-allow-unattested", "--local-dir", dir_.path()},
                 &stderr_text),
       2);
   EXPECT_NE(stderr_text.find("not a socket"), std::string::npos) << stderr_text;

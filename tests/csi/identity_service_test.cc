@@ -36,7 +36,7 @@ class IdentityServiceTest : public ::testing::Test {
     EXPECT_TRUE(service.GetPluginCapabilities(nullptr, nullptr, &response).ok());
     std::vector<::csi::v1::PluginCapability::Service::Type> types;
     for (const auto& capability : response.capabilities()) {
-      types.push_back(capability.service().type());
+      if (capability.has_service()) types.push_back(capability.service().type());
     }
     return types;
   }
@@ -71,6 +71,20 @@ TEST_F(IdentityServiceTest, CapabilitiesFollowTheMode) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(Capabilities(MakeContext(c.mode)), c.expected) << static_cast<int>(c.mode);
+  }
+}
+
+TEST_F(IdentityServiceTest, OnlineExpansionIsOfferedWithTheController) {
+  for (PluginMode mode : {PluginMode::kNode, PluginMode::kController, PluginMode::kAll}) {
+    IdentityService service(MakeContext(mode));
+    ::csi::v1::GetPluginCapabilitiesResponse response;
+    ASSERT_TRUE(service.GetPluginCapabilities(nullptr, nullptr, &response).ok());
+    int online = 0;
+    for (const auto& capability : response.capabilities()) {
+      online += capability.volume_expansion().type() ==
+                ::csi::v1::PluginCapability::VolumeExpansion::ONLINE;
+    }
+    EXPECT_EQ(online, mode == PluginMode::kNode ? 0 : 1) << static_cast<int>(mode);
   }
 }
 

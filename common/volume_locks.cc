@@ -1,8 +1,8 @@
-#include "node/volume_locks.h"
+#include "common/volume_locks.h"
 
 #include "fmt/format.h"
 
-namespace cloak::node {
+namespace cloak {
 
 VolumeLocks::Guard::~Guard() {
   if (locks_ != nullptr) locks_->Release(volume_id_);
@@ -13,8 +13,8 @@ absl::StatusOr<VolumeLocks::Guard> VolumeLocks::TryLock(const std::string& volum
   std::lock_guard lock(mutex_);
   if (!held_.insert(volume_id).second) {
     return absl::AbortedError(
-        fmt::format("{}: another operation on volume {} is in progress on this node; retry "
-                    "when it has finished",
+        fmt::format("{}: another operation on volume {} is in progress; retry when it has "
+                    "finished",
                     operation, volume_id));
   }
   return Guard(this, volume_id);
@@ -30,4 +30,4 @@ void VolumeLocks::Release(const std::string& volume_id) {
   held_.erase(volume_id);
 }
 
-}  // namespace cloak::node
+}  // namespace cloak

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace cloak::node {
+namespace cloak {
 
 class VolumeLocks {
  public:
@@ -46,4 +46,4 @@ class VolumeLocks {
   std::set<std::string, std::less<>> held_;
 };
 
-}  // namespace cloak::node
+}  // namespace cloak

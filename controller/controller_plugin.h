@@ -1,0 +1,47 @@
+#pragma once
+
+// ControllerPlugin: the controller side of cloak-csi assembled from its real parts — the
+// local backend in its directory and the attested key service client (role controller,
+// with an attestation key of its own). cloak-csi's main builds one in controller (or all)
+// mode and serves its ControllerService.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/fault_injection.h"
+#include "common/logging.h"
+#include "controller/controller_service.h"
+#include "controller/local_backend.h"
+#include "csi/key_service_connection.h"
+#include "csi/readiness.h"
+
+namespace cloak::controller {
+
+struct ControllerPluginConfig {
+  LocalBackendOptions local;  // dir, node_id, reserve_bytes
+  csi::KeyServiceConnection key_service;
+};
+
+class ControllerPlugin {
+ public:
+  // Opens the backend and builds the client; nothing is dialled yet (the first key call
+  // attests). INVALID_ARGUMENT for bad flags, the backend's and the attester's codes.
+  static absl::StatusOr<std::unique_ptr<ControllerPlugin>> Create(
+      const ControllerPluginConfig& config, std::shared_ptr<Logger> logger,
+      const FaultPoints* faults);
+
+  ControllerService& service() { return *service_; }
+  // Probe: the key service answers and admits this controller's evidence.
+  std::unique_ptr<csi::ReadinessCheck> KeyServiceCheck() const;
+
+ private:
+  ControllerPlugin() = default;
+
+  std::unique_ptr<LocalBackend> backend_;
+  std::unique_ptr<kms::client::KeyServiceClient> keys_;
+  std::unique_ptr<ControllerService> service_;
+};
+
+}  // namespace cloak::controller

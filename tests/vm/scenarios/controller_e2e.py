@@ -72,6 +72,18 @@ echo "$out" | grep -q '"topology.cloak.csi.dev/node":"vm-node"' ||
 again=$(ctl create "$CLOAK_CREATE") || fail "CreateVolume repeated"
 [ "$(echo "$again" | json_str volume_id)" = "$id" ] || fail "a repeated CreateVolume answered $again"
 note "repeated with the same name: the same volume (CreateVolume is idempotent)"
+rc=0
+ctl create "$(echo "$CLOAK_CREATE" | sed 's/"required_bytes":"[0-9]*"/"required_bytes":"134217728"/')" \
+  >/dev/null 2>/tmp/ctl.err || rc=$?
+[ "$rc" = 16 ] || fail "the same name with another size: exit $rc, not ALREADY_EXISTS (16): $(cat /tmp/ctl.err)"
+out=$(ctl validate "{\"volume_id\":\"$id\",\"volume_capabilities\":[$FS_EXT4]}") ||
+  fail "ValidateVolumeCapabilities"
+echo "$out" | grep -q '"confirmed"' || fail "ValidateVolumeCapabilities did not confirm: $out"
+[ "$(ctl get "{\"volume_id\":\"$id\"}" | json_str volume_id)" = "$id" ] || fail "ControllerGetVolume $id"
+ctl list '{}' | grep -q "\"$id\"" || fail "ListVolumes does not list $id"
+free=$(ctl capacity "{\"volume_capabilities\":[$FS_EXT4]}" | json_str available_capacity)
+[ "${free:-0}" -gt 0 ] || fail "GetCapacity: no available capacity"
+note "the same name with another size: ALREADY_EXISTS; ValidateVolumeCapabilities confirmed; ControllerGetVolume and ListVolumes show it; GetCapacity: $free bytes free"
 [ -f "/local/$id.img" ] || fail "no backing file /local/$id.img: $(ls -l /local)"
 size=$(stat -c %s "/local/$id.img")
 [ "$size" -gt "$CLOAK_REQUIRED" ] || fail "backing file of $size bytes for $CLOAK_REQUIRED requested"
@@ -82,7 +94,9 @@ k8s_stage "$id" "$FS_EXT4" "$context" >/dev/null || fail "NodeStageVolume: $(tai
 bytes=$(blockdev --getsize64 "/dev/mapper/cloak-$id")
 [ "$bytes" -ge "$CLOAK_REQUIRED" ] || fail "the mapping holds $bytes bytes, under $CLOAK_REQUIRED"
 note "/dev/mapper/cloak-$id: $bytes bytes for the filesystem"
-note "$(cryptsetup status "cloak-$id" | grep -E '^ *(type|cipher|keysize|key location|sector size):' | tr -s ' ' | tr '\n' ';')"
+note "$(cryptsetup status "cloak-$id" |
+  sed -nE 's/^ *(type|cipher|keysize|key location|sector size): *(.*)/\1 \2/p' | tr '\n' ';' |
+  sed 's/;$//; s/;/; /g')"
 
 step "NodePublishVolume: the staged filesystem bind-mounted at the pod's /pods/$id/vol"
 publish "$id" "$FS_EXT4"

@@ -12,16 +12,16 @@ absl::StatusOr<std::unique_ptr<ControllerPlugin>> ControllerPlugin::Create(
   ASSIGN_OR_RETURN(plugin->backend_, LocalBackend::Open(config.local));
   if (logger != nullptr) {
     const std::vector<BackendVolume> volumes = plugin->backend_->List(0, 0);
-    logger->Info("local backend opened", {{"dir", config.local.dir},
-                                          {"volumes", std::to_string(volumes.size())},
-                                          {"reserve_bytes",
-                                           std::to_string(config.local.reserve_bytes)}});
+    logger->Info("local backend opened",
+                 {{"dir", config.local.dir},
+                  {"volumes", std::to_string(volumes.size())},
+                  {"reserve_bytes", std::to_string(config.local.reserve_bytes)}});
   }
-  plugin->service_ = std::make_unique<ControllerService>(
-      ControllerServiceDeps{.keys = plugin->keys_.get(),
-                            .backend = plugin->backend_.get(),
-                            .faults = faults,
-                            .logger = std::move(logger)});
+  plugin->service_ =
+      std::make_unique<ControllerService>(ControllerServiceDeps{.keys = plugin->keys_.get(),
+                                                                .backend = plugin->backend_.get(),
+                                                                .faults = faults,
+                                                                .logger = std::move(logger)});
   return plugin;
 }
 

@@ -50,10 +50,10 @@ absl::Status CheckAccessibility(const csi::TopologyRequirement& requirement,
   }
   std::string segments;
   for (const auto& [key, value] : ours) segments += fmt::format(" {}={}", key, value);
-  return absl::ResourceExhaustedError(fmt::format(
-      "accessibility_requirements.requisite: no topology lists this controller's node "
-      "({}); the local backend creates volumes only there",
-      segments.empty() ? "" : segments.substr(1)));
+  return absl::ResourceExhaustedError(
+      fmt::format("accessibility_requirements.requisite: no topology lists this controller's node "
+                  "({}); the local backend creates volumes only there",
+                  segments.empty() ? "" : segments.substr(1)));
 }
 
 }  // namespace
@@ -166,8 +166,9 @@ absl::Status ControllerService::Validate(const csi::ValidateVolumeCapabilitiesRe
   }
   ASSIGN_OR_RETURN(const BackendVolume volume, deps_.backend->Get(request.volume_id()));
   if (!volume.ready) {
-    return absl::NotFoundError(fmt::format(
-        "volume {} is still being created; retry when CreateVolume has returned", volume.volume_id));
+    return absl::NotFoundError(
+        fmt::format("volume {} is still being created; retry when CreateVolume has returned",
+                    volume.volume_id));
   }
   for (int i = 0; i < request.volume_capabilities().size(); ++i) {
     const absl::Status status = ValidateCapability(request.volume_capabilities(i),
@@ -265,8 +266,8 @@ absl::Status ControllerService::Expand(const csi::ControllerExpandVolumeRequest&
   ASSIGN_OR_RETURN(VolumeLocks::Guard guard, volumes_.TryLock(id, "ControllerExpandVolume"));
   ASSIGN_OR_RETURN(const BackendVolume volume, deps_.backend->Get(id));
   if (!volume.ready) {
-    return absl::NotFoundError(fmt::format(
-        "volume {} is still being created; retry when CreateVolume has returned", id));
+    return absl::NotFoundError(
+        fmt::format("volume {} is still being created; retry when CreateVolume has returned", id));
   }
   if (range.second > 0 && range.second < volume.capacity_bytes) {
     return absl::OutOfRangeError(fmt::format(
@@ -298,8 +299,9 @@ absl::Status ControllerService::GetVolume(const csi::ControllerGetVolumeRequest&
   RETURN_IF_ERROR(RequireField(request.volume_id(), "volume_id"));
   ASSIGN_OR_RETURN(const BackendVolume volume, deps_.backend->Get(request.volume_id()));
   if (!volume.ready) {
-    return absl::NotFoundError(fmt::format(
-        "volume {} is still being created; retry when CreateVolume has returned", volume.volume_id));
+    return absl::NotFoundError(
+        fmt::format("volume {} is still being created; retry when CreateVolume has returned",
+                    volume.volume_id));
   }
   FillVolume(volume, response->mutable_volume());
   response->mutable_status();  // no published nodes or conditions are tracked here

@@ -32,10 +32,10 @@ std::int64_t RoundUp(std::int64_t value, std::int64_t unit) {
 }
 
 absl::Status ManifestError(const std::string& path, std::string_view what) {
-  return absl::FailedPreconditionError(fmt::format(
-      "local backend manifest {}: {}; it is left as it is: restore it from a backup or "
-      "repair it by hand (docs/controller.md describes the format)",
-      path, what));
+  return absl::FailedPreconditionError(
+      fmt::format("local backend manifest {}: {}; it is left as it is: restore it from a backup or "
+                  "repair it by hand (docs/controller.md describes the format)",
+                  path, what));
 }
 
 absl::Status FsyncDirectory(const std::string& dir) {
@@ -148,7 +148,8 @@ std::int64_t BackingBytes(std::int64_t capacity_bytes, const std::string& integr
     // Tags: at most 32 of every 4096 bytes (1/128); twice that covers dm-integrity's
     // interleaved metadata sectors and rounding. Journal: the kernel's default, 1/128 of
     // the device up to 64 MiB. Superblock and alignment: 4 MiB.
-    bytes += capacity_bytes / 64 + std::min<std::int64_t>(64 * kMiB, capacity_bytes / 64) + 4 * kMiB;
+    bytes +=
+        capacity_bytes / 64 + std::min<std::int64_t>(64 * kMiB, capacity_bytes / 64) + 4 * kMiB;
   }
   return RoundUp(bytes, kMiB);
 }
@@ -237,15 +238,16 @@ absl::StatusOr<std::int64_t> LocalBackend::FreeBytes() const {
   if (::statvfs(options_.dir.c_str(), &info) != 0) {
     return ErrnoToStatus(errno, fmt::format("statvfs {}", options_.dir));
   }
-  const auto free = static_cast<std::int64_t>(info.f_bavail) * static_cast<std::int64_t>(info.f_frsize);
+  const auto free =
+      static_cast<std::int64_t>(info.f_bavail) * static_cast<std::int64_t>(info.f_frsize);
   return std::max<std::int64_t>(0, free - options_.reserve_bytes);
 }
 
-absl::StatusOr<std::int64_t> LocalBackend::ChooseCapacity(std::int64_t required,
-                                                          std::int64_t limit,
+absl::StatusOr<std::int64_t> LocalBackend::ChooseCapacity(std::int64_t required, std::int64_t limit,
                                                           std::int64_t minimum) const {
   std::int64_t wanted = required;
-  if (wanted == 0) wanted = limit > 0 ? std::min(kDefaultCapacityBytes, limit) : kDefaultCapacityBytes;
+  if (wanted == 0)
+    wanted = limit > 0 ? std::min(kDefaultCapacityBytes, limit) : kDefaultCapacityBytes;
   wanted = std::max({wanted, minimum, kMiB});
   const std::int64_t chosen = RoundUp(std::min(wanted, kMaxCapacityBytes + 1), kMiB);
   if ((limit > 0 && chosen > limit) || chosen > kMaxCapacityBytes) {
@@ -274,8 +276,8 @@ absl::StatusOr<BackendVolume> LocalBackend::Create(const VolumeSpec& spec) {
           spec.integrity, existing->labels != spec.labels ? ", other PVC labels" : ""));
     }
     if (!existing->ready) {
-      RETURN_IF_ERROR(Allocate(existing->volume_id, BackingBytes(existing->capacity_bytes,
-                                                                  existing->integrity)));
+      RETURN_IF_ERROR(Allocate(existing->volume_id,
+                               BackingBytes(existing->capacity_bytes, existing->integrity)));
     }
     return *existing;
   }

@@ -35,8 +35,8 @@ inline constexpr std::int64_t kDefaultCapacityBytes = kGiB;
 inline constexpr std::int64_t kMaxCapacityBytes = std::int64_t{1} << 50;  // 1 PiB
 
 struct LocalBackendOptions {
-  std::string dir;      // absolute; created (0700) when missing
-  std::string node_id;  // the topology segment's value
+  std::string dir;                 // absolute; created (0700) when missing
+  std::string node_id;             // the topology segment's value
   std::int64_t reserve_bytes = 0;  // free space never handed to volumes
 };
 

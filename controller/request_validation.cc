@@ -2,13 +2,13 @@
 
 #include <charconv>
 
+#include "csi/volume_capability.h"
 #include "fmt/format.h"
 
 namespace cloak::controller {
 namespace {
 
 namespace csi = ::csi::v1;
-using AccessMode = csi::VolumeCapability::AccessMode;
 
 absl::Status Invalid(std::string_view field, std::string_view what) {
   return absl::InvalidArgumentError(fmt::format("{}: {}", field, what));
@@ -19,8 +19,8 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
 absl::Status ValidateName(const std::string& name) {
   if (name.empty()) return Invalid("name", "required (the CO's idempotency key for the volume)");
   if (name.size() > kMaxNameLength) {
-    return Invalid("name", fmt::format("{} characters; at most {} are allowed", name.size(),
-                                       kMaxNameLength));
+    return Invalid(
+        "name", fmt::format("{} characters; at most {} are allowed", name.size(), kMaxNameLength));
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
@@ -36,32 +36,7 @@ absl::Status RequireField(const std::string& value, std::string_view field) {
 }
 
 absl::Status ValidateCapability(const csi::VolumeCapability& capability, std::string_view field) {
-  switch (capability.access_mode().mode()) {
-    case AccessMode::SINGLE_NODE_WRITER:
-    case AccessMode::SINGLE_NODE_READER_ONLY:
-    case AccessMode::SINGLE_NODE_SINGLE_WRITER:
-    case AccessMode::SINGLE_NODE_MULTI_WRITER:
-      break;
-    default:
-      return Invalid(field,
-                     fmt::format("access_mode {} is not supported: a Cloak volume is opened on "
-                                 "one node at a time (use SINGLE_NODE_WRITER, "
-                                 "SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER or "
-                                 "SINGLE_NODE_MULTI_WRITER)",
-                                 AccessMode::Mode_Name(capability.access_mode().mode())));
-  }
-  if (capability.has_block()) return absl::OkStatus();
-  if (!capability.has_mount()) return Invalid(field, "needs an access type, block or mount");
-  const std::string& fs_type = capability.mount().fs_type();
-  if (!fs_type.empty() && fs_type != "ext4" && fs_type != "xfs") {
-    return Invalid(field, fmt::format("mount.fs_type {} is not supported (ext4 or xfs)", fs_type));
-  }
-  if (!capability.mount().volume_mount_group().empty()) {
-    return Invalid(field,
-                   "mount.volume_mount_group is not supported (the node plugin does not offer "
-                   "VOLUME_MOUNT_GROUP)");
-  }
-  return absl::OkStatus();
+  return cloak::csi::CheckVolumeCapability(capability, field);
 }
 
 absl::Status ValidateCapabilities(const Capabilities& capabilities) {
@@ -112,9 +87,8 @@ absl::StatusOr<std::pair<std::int64_t, std::int64_t>> ValidateCapacityRange(
   if (range.required_bytes() < 0) return Invalid("capacity_range.required_bytes", "is negative");
   if (range.limit_bytes() < 0) return Invalid("capacity_range.limit_bytes", "is negative");
   if (range.limit_bytes() > 0 && range.limit_bytes() < range.required_bytes()) {
-    return Invalid("capacity_range",
-                   fmt::format("limit_bytes {} is below required_bytes {}", range.limit_bytes(),
-                               range.required_bytes()));
+    return Invalid("capacity_range", fmt::format("limit_bytes {} is below required_bytes {}",
+                                                 range.limit_bytes(), range.required_bytes()));
   }
   return std::pair(range.required_bytes(), range.limit_bytes());
 }

@@ -71,8 +71,7 @@ absl::StatusOr<std::pair<std::int64_t, std::int64_t>> ValidateCapacityRange(
 // ListVolumes' max_entries (not negative) and starting_token: "" is the start; anything
 // else must be a token this controller issued (a decimal sequence number not above
 // `last_sequence`), or ABORTED naming the token and the fix (start again).
-absl::StatusOr<std::uint64_t> ParseListToken(const std::string& token,
-                                             std::uint64_t last_sequence);
+absl::StatusOr<std::uint64_t> ParseListToken(const std::string& token, std::uint64_t last_sequence);
 std::string ListToken(std::uint64_t sequence);
 
 }  // namespace cloak::controller

@@ -62,8 +62,8 @@ class VolumeBackend {
 
   // The volume named spec.name, created (pending) and allocated when there is none; an
   // existing pending one has its allocation completed. ALREADY_EXISTS when the name is
-  // taken by a volume the spec does not accept (size, integrity, labels); RESOURCE_EXHAUSTED when the
-  // storage cannot hold it; INTERNAL/UNAVAILABLE for I/O errors, naming the path.
+  // taken by a volume the spec does not accept (size, integrity, labels); RESOURCE_EXHAUSTED when
+  // the storage cannot hold it; INTERNAL/UNAVAILABLE for I/O errors, naming the path.
   virtual absl::StatusOr<BackendVolume> Create(const VolumeSpec& spec) = 0;
 
   // Records that the volume's key exists. NOT_FOUND for an unknown id.

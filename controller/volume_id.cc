@@ -12,9 +12,8 @@ namespace cloak::controller {
 std::string NewVolumeId() {
   std::uint8_t random[16];
   if (RAND_bytes(random, sizeof(random)) != 1) std::abort();  // no entropy: nothing is safe
-  return std::string(kVolumeIdPrefix) +
-         absl::BytesToHexString(
-             absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
+  return std::string(kVolumeIdPrefix) + absl::BytesToHexString(absl::string_view(
+                                            reinterpret_cast<const char*>(random), sizeof(random)));
 }
 
 bool IsGeneratedVolumeId(std::string_view id) {

@@ -48,8 +48,7 @@ absl::StatusOr<std::unique_ptr<kms::client::KeyServiceClient>> ConnectKeyService
   }
   std::ifstream in(connection.ca_file);
   if (connection.ca_file.empty() || !in) {
-    return absl::NotFoundError(
-        fmt::format("--kms-ca-file {}: cannot be read", connection.ca_file));
+    return absl::NotFoundError(fmt::format("--kms-ca-file {}: cannot be read", connection.ca_file));
   }
   std::stringstream ca;
   ca << in.rdbuf();
@@ -59,9 +58,9 @@ absl::StatusOr<std::unique_ptr<kms::client::KeyServiceClient>> ConnectKeyService
   client.target_name_override = connection.server_name;
   ASSIGN_OR_RETURN(std::unique_ptr<kms::client::Attester> attester,
                    kms::client::SelectAttester(connection.attester));
-  ASSIGN_OR_RETURN(std::unique_ptr<kms::client::GrpcKeyServiceClient> keys,
-                   kms::client::GrpcKeyServiceClient::Create(std::move(client),
-                                                             std::move(attester)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<kms::client::GrpcKeyServiceClient> keys,
+      kms::client::GrpcKeyServiceClient::Create(std::move(client), std::move(attester)));
   return keys;
 }
 

@@ -12,13 +12,13 @@
 #include "common/grpc_status.h"
 #include "common/status.h"
 #include "crypt/volume_record.h"
+#include "csi/volume_capability.h"
 #include "fmt/format.h"
 
 namespace cloak::node {
 namespace {
 
 namespace csi = ::csi::v1;
-using AccessMode = csi::VolumeCapability::AccessMode;
 
 // The key service's id rule (docs/kms.md): it becomes the LUKS2 label and a file name.
 constexpr std::size_t kMaxVolumeIdLength = 47;
@@ -59,41 +59,15 @@ absl::StatusOr<Capability> ValidateCapability(const csi::VolumeCapability& capab
   if (!present) {
     return absl::InvalidArgumentError(fmt::format("{}: volume_capability is required", rpc));
   }
-  switch (capability.access_mode().mode()) {
-    case AccessMode::SINGLE_NODE_WRITER:
-    case AccessMode::SINGLE_NODE_READER_ONLY:
-    case AccessMode::SINGLE_NODE_SINGLE_WRITER:
-    case AccessMode::SINGLE_NODE_MULTI_WRITER:
-      break;
-    default:
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: volume_capability.access_mode {} is not supported: Cloak volumes live on one "
-          "node (use SINGLE_NODE_WRITER, SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER "
-          "or SINGLE_NODE_MULTI_WRITER)",
-          rpc, AccessMode::Mode_Name(capability.access_mode().mode())));
-  }
+  RETURN_IF_ERROR(
+      cloak::csi::CheckVolumeCapability(capability, fmt::format("{}: volume_capability", rpc)));
   Capability result;
   if (capability.has_block()) {
     result.block = true;
     return result;
   }
-  if (!capability.has_mount()) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: volume_capability needs an access type, block or mount", rpc));
-  }
   result.fs_type =
       capability.mount().fs_type().empty() ? std::string(kExt4) : capability.mount().fs_type();
-  if (result.fs_type != kExt4 && result.fs_type != kXfs) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: volume_capability.mount.fs_type {} is not supported (ext4 or xfs)", rpc,
-                    result.fs_type));
-  }
-  if (!capability.mount().volume_mount_group().empty()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: volume_capability.mount.volume_mount_group is not supported (the plugin does not "
-        "offer VOLUME_MOUNT_GROUP)",
-        rpc));
-  }
   for (const std::string& flag : capability.mount().mount_flags()) {
     if (flag.empty() || flag.find(',') != std::string::npos) {
       return absl::InvalidArgumentError(fmt::format(
@@ -157,11 +131,17 @@ std::string DeviceNumberText(const crypt::DeviceNumber& number) {
 // Milliseconds per stage step, for the "volume staged" log line (docs/benchmarks.md).
 class StepTimer {
  public:
-  void Mark(std::string_view step) {
+  // Ends `step`, of which `inner` (timed by someone else) is reported as `inner_step`.
+  void Mark(std::string_view step, std::string_view inner_step = {},
+            absl::Duration inner = absl::ZeroDuration()) {
     const auto now = std::chrono::steady_clock::now();
-    fields_.emplace_back(
-        std::string(step) + "_ms",
-        fmt::format("{:.1f}", std::chrono::duration<double, std::milli>(now - last_).count()));
+    double step_ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    if (!inner_step.empty()) {
+      const double inner_ms = absl::ToDoubleMilliseconds(inner);
+      fields_.emplace_back(std::string(inner_step) + "_ms", fmt::format("{:.1f}", inner_ms));
+      step_ms = std::max(0.0, step_ms - inner_ms);
+    }
+    fields_.emplace_back(std::string(step) + "_ms", fmt::format("{:.1f}", step_ms));
     last_ = now;
   }
   const LogFields& fields() const { return fields_; }
@@ -288,6 +268,24 @@ absl::Status NodeService::Stage(const csi::NodeStageVolumeRequest& request) {
   return staged;
 }
 
+void NodeService::AbandonStage(const VolumeStateRecord& state, const absl::Status& why) {
+  // Only a stage that got no further than the loop device is undone: a mapping, a
+  // filesystem or a publish means an earlier attempt went further, and its state record
+  // is what a retry or NodeUnstageVolume needs.
+  if (!state.published.empty() || deps_.engine->Status(state.mapper_name).ok()) return;
+  if (why.code() == absl::StatusCode::kUnavailable ||
+      why.code() == absl::StatusCode::kDeadlineExceeded) {
+    return;  // the CO retries soon: keep the attached device for it
+  }
+  absl::Status undone = deps_.loops->Detach(state.backing_file);
+  if (undone.ok()) undone = deps_.state->Remove(state.volume_id);
+  Log(undone.ok() ? "stage abandoned: loop device detached, state record removed"
+                  : "stage abandoned, but its loop device or state record stays",
+      state.volume_id,
+      {{"reason", std::string(why.message())},
+       {"cleanup", undone.ok() ? "done" : std::string(undone.message())}});
+}
+
 absl::Status NodeService::StageLocked(const StageSpec& spec) {
   const std::string& id = spec.volume_id;
   absl::StatusOr<VolumeStateRecord> existing = deps_.state->Get(id);
@@ -345,8 +343,14 @@ absl::Status NodeService::StageLocked(const StageSpec& spec) {
   StageStep(spec, "attach");
 
   absl::StatusOr<kms::client::VolumeKey> key = deps_.keys->GetVolumeKey(id);
-  if (!key.ok()) return FromKeyService(key.status(), id, "fetching the volume key");
-  StageStep(spec, "key_fetch");
+  if (!key.ok()) {
+    const absl::Status refused = FromKeyService(key.status(), id, "fetching the volume key");
+    AbandonStage(state, refused);
+    return refused;
+  }
+  // The release, and apart from it the attestation it needed (zero with a live session).
+  spec.timer->Mark("key_fetch", "attest", key->attestation);
+  Hit("node.stage.after_key_fetch");
   absl::StatusOr<crypt::VolumeRecord> record = crypt::ParseVolumeRecord(key->record_json);
   if (!record.ok()) {
     return absl::InternalError(

@@ -112,6 +112,10 @@ class NodeService final : public ::csi::v1::Node::Service {
   struct StageSpec;
 
   absl::Status StageLocked(const StageSpec& spec);
+  // After a refusal that ends the stage (no key, attestation refused), detaches the loop
+  // device and removes the state record when nothing past the attach exists; kubelet does
+  // not unstage a volume whose stage failed. Errors are logged, not returned.
+  void AbandonStage(const VolumeStateRecord& state, const absl::Status& why);
   // Brings a fresh volume's contents to life once: tags, then the filesystem.
   absl::Status PrepareNewVolume(const StageSpec& spec, const std::string& mapper_path,
                                 VolumeStateRecord& state);

@@ -3,7 +3,7 @@ add_library(cloak_node_service STATIC kernel_log.cc node_service.cc state_store.
 add_library(cloak::node_service ALIAS cloak_node_service)
 cloak_target_warnings(cloak_node_service)
 target_link_libraries(cloak_node_service
-  PUBLIC cloak::crypt_api cloak::csi_proto cloak::kms_client cloak::node_mounter
+  PUBLIC cloak::crypt_api cloak::csi_proto cloak::csi cloak::kms_client cloak::node_mounter
          cloak::common cloak::common_grpc
   PRIVATE nlohmann_json::nlohmann_json fmt::fmt)
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -288,7 +289,7 @@ GrpcKeyServiceClient::AttestLocked() {
 }
 
 absl::StatusOr<std::shared_ptr<const GrpcKeyServiceClient::Session>>
-GrpcKeyServiceClient::SessionForCall(const Session* refused) {
+GrpcKeyServiceClient::SessionForCall(const Session* refused, absl::Duration* attesting) {
   const auto current = [&]() -> std::shared_ptr<const Session> {
     std::lock_guard lock(mutex_);
     if (session_ != nullptr && session_.get() != refused && Usable(*session_)) return session_;
@@ -297,17 +298,22 @@ GrpcKeyServiceClient::SessionForCall(const Session* refused) {
   if (auto session = current()) return session;
   std::lock_guard attest_lock(attest_mutex_);
   if (auto session = current()) return session;  // another call attested meanwhile
-  return AttestLocked();
+  const auto started = std::chrono::steady_clock::now();
+  auto attested = AttestLocked();
+  if (attesting != nullptr)
+    *attesting += absl::FromChrono(std::chrono::steady_clock::now() - started);
+  return attested;
 }
 
 template <typename Response, typename CallWith>
-absl::StatusOr<Response> GrpcKeyServiceClient::WithSession(CallWith call) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Session> session, SessionForCall(nullptr));
+absl::StatusOr<Response> GrpcKeyServiceClient::WithSession(CallWith call,
+                                                           absl::Duration* attesting) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Session> session, SessionForCall(nullptr, attesting));
   absl::StatusOr<Response> result = call(session);
   if (result.ok() || result.status().code() != absl::StatusCode::kUnauthenticated) return result;
   // The service no longer accepts the token (expired by its clock, signed by a key it
   // has since replaced): attest again, once.
-  ASSIGN_OR_RETURN(session, SessionForCall(session.get()));
+  ASSIGN_OR_RETURN(session, SessionForCall(session.get(), attesting));
   return call(session);
 }
 
@@ -319,16 +325,18 @@ absl::StatusOr<SessionInfo> GrpcKeyServiceClient::Attest() {
 
 absl::StatusOr<VolumeKey> GrpcKeyServiceClient::GetVolumeKey(const std::string& volume_id) {
   std::shared_ptr<const Session> used;
+  absl::Duration attesting = absl::ZeroDuration();
   v1::GetVolumeKeyRequest request;
   request.set_volume_id(volume_id);
-  absl::StatusOr<v1::GetVolumeKeyResponse> response =
-      WithSession<v1::GetVolumeKeyResponse>([&](const std::shared_ptr<const Session>& session) {
+  absl::StatusOr<v1::GetVolumeKeyResponse> response = WithSession<v1::GetVolumeKeyResponse>(
+      [&](const std::shared_ptr<const Session>& session) {
         used = session;
         request.set_ephemeral_public_key(
             std::string(session->key_pair.public_key.begin(), session->key_pair.public_key.end()));
         return CallWithToken(*impl_->stub, &Stub::GetVolumeKey, request, session->TokenCopy(),
                              "GetVolumeKey", options_.address, options_.rpc_timeout);
-      });
+      },
+      &attesting);
   if (!response.ok()) return response.status();
   absl::StatusOr<SecretBytes> dek =
       HpkeOpen(used->key_pair.private_key, Bytes(response->sealed_dek_enc()),
@@ -343,7 +351,8 @@ absl::StatusOr<VolumeKey> GrpcKeyServiceClient::GetVolumeKey(const std::string& 
   }
   return VolumeKey{.dek = *std::move(dek),
                    .key_version = response->key_version(),
-                   .record_json = response->record_json()};
+                   .record_json = response->record_json(),
+                   .attestation = attesting};
 }
 
 absl::StatusOr<VolumeKeyInfo> GrpcKeyServiceClient::CreateVolumeKey(

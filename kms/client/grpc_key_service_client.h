@@ -70,8 +70,10 @@ class GrpcKeyServiceClient final : public KeyServiceClient {
                        std::unique_ptr<Impl> impl);
 
   // The session for a call: the current one unless it is missing, near expiry, or is
-  // `refused` (the service just answered UNAUTHENTICATED with it); then a fresh one.
-  absl::StatusOr<std::shared_ptr<const Session>> SessionForCall(const Session* refused);
+  // `refused` (the service just answered UNAUTHENTICATED with it); then a fresh one, whose
+  // attestation time is added to `*attesting` when given.
+  absl::StatusOr<std::shared_ptr<const Session>> SessionForCall(const Session* refused,
+                                                                absl::Duration* attesting);
   // Attester::Enroll, once per client. Caller holds attest_mutex_. Only transport
   // failures are returned; a refusal is remembered in enrollment_note_.
   absl::Status EnrollLocked();
@@ -79,9 +81,9 @@ class GrpcKeyServiceClient final : public KeyServiceClient {
   absl::StatusOr<std::shared_ptr<const Session>> AttestLocked();
   bool Usable(const Session& session) const;
   // Runs `call(session)` with a session, re-attesting once when the service answers
-  // UNAUTHENTICATED.
+  // UNAUTHENTICATED. Time spent attesting is added to `*attesting` when given.
   template <typename Response, typename Call>
-  absl::StatusOr<Response> WithSession(Call call);
+  absl::StatusOr<Response> WithSession(Call call, absl::Duration* attesting = nullptr);
 
   const GrpcKeyServiceClientOptions options_;
   const std::unique_ptr<Attester> attester_;

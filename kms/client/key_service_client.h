@@ -37,6 +37,9 @@ struct VolumeKey {
   SecretBytes dek;
   std::uint32_t key_version = 0;
   std::string record_json;  // docs/volume-record.md: the authority on LUKS2 parameters
+  // How long this call spent attesting (Challenge, evidence, Attest) before the release;
+  // zero when it used the session it found.
+  absl::Duration attestation = absl::ZeroDuration();
 };
 
 // A volume as CreateVolumeKey and CloneVolumeKey answer it (no key material).

@@ -111,12 +111,14 @@ class ControllerProcessTest : public ::testing::Test {
     controller_.reset();
     std::filesystem::remove(socket_);
     controller_ = std::make_unique<PluginProcess>(
-        std::vector<std::string>{"--endpoint", "unix://" + socket_, "--mode", "controller",
-                                 "--node-id", "node-a", "--state-dir", kms_->scratch->path(),
-                                 "--local-dir", local_, "--kms-address", kms_->address,
+        std::vector<std::string>{"--endpoint",    "unix://" + socket_,   "--mode",
+                                 "controller",    "--node-id",           "node-a",
+                                 "--state-dir",   kms_->scratch->path(), "--local-dir",
+                                 local_,          "--kms-address",       kms_->address,
                                  "--kms-ca-file", kms_->dir + "/ca.pem", "--kms-server-name",
-                                 "localhost", "--attester", "tpm", "--tpm-tcti",
-                                 tpm_->TctiConf(), "--log-format", "json"},
+                                 "localhost",     "--attester",          "tpm",
+                                 "--tpm-tcti",    tpm_->TctiConf(),      "--log-format",
+                                 "json"},
         log_, faults);
     ASSERT_TRUE(WaitForSocket(socket_)) << cloak::testing::ReadFile(log_);
     channel_ = grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());

@@ -39,10 +39,8 @@ class FakeKeys final : public kms::client::KeyServiceClient {
     }
     if (destroyed.contains(id)) return absl::AlreadyExistsError(id + " was destroyed");
     keys[id] = {mode, labels};
-    return kms::client::VolumeKeyInfo{.volume_id = id,
-                                      .key_version = 1,
-                                      .state = v1::VOLUME_STATE_CREATED,
-                                      .record_json = "{}"};
+    return kms::client::VolumeKeyInfo{
+        .volume_id = id, .key_version = 1, .state = v1::VOLUME_STATE_CREATED, .record_json = "{}"};
   }
   absl::StatusOr<v1::VolumeState> ReportVolumeState(const std::string&, v1::VolumeState,
                                                     v1::VolumeState) override {
@@ -90,9 +88,8 @@ class ControllerServiceTest : public ::testing::Test {
     auto opened = LocalBackend::Open({.dir = dir_.path() + "/local", .node_id = "node-a"});
     ASSERT_TRUE(opened.ok()) << opened.status();
     backend_ = *std::move(opened);
-    service_ = std::make_unique<ControllerService>(
-        ControllerServiceDeps{.keys = &keys_, .backend = backend_.get(), .faults = nullptr,
-                              .logger = log_.logger()});
+    service_ = std::make_unique<ControllerService>(ControllerServiceDeps{
+        .keys = &keys_, .backend = backend_.get(), .faults = nullptr, .logger = log_.logger()});
   }
 
   csi::Volume MustCreate(const csi::CreateVolumeRequest& request) {
@@ -191,11 +188,12 @@ TEST_F(ControllerServiceTest, CreateRefusesBadRequestsByField) {
   small_xfs.mutable_capacity_range()->set_limit_bytes(100 << 20);
   cases.push_back({small_xfs, absl::StatusCode::kOutOfRange, "minimum"});
   csi::CreateVolumeRequest elsewhere = CreateRequest("v");
-  (*elsewhere.mutable_accessibility_requirements()->add_requisite()->mutable_segments())
-      ["topology.cloak.csi.dev/node"] = "node-b";
+  (*elsewhere.mutable_accessibility_requirements()
+        ->add_requisite()
+        ->mutable_segments())["topology.cloak.csi.dev/node"] = "node-b";
   cases.push_back({elsewhere, absl::StatusCode::kResourceExhausted, "node-a"});
-  cases.push_back({CreateRequest("v", std::int64_t{1} << 49), absl::StatusCode::kResourceExhausted,
-                   "free"});
+  cases.push_back(
+      {CreateRequest("v", std::int64_t{1} << 49), absl::StatusCode::kResourceExhausted, "free"});
   for (const Case& c : cases) {
     const absl::Status status = Create(c.request);
     EXPECT_EQ(status.code(), c.code) << c.mentions << ": " << status;
@@ -299,7 +297,8 @@ TEST_F(ControllerServiceTest, ValidateVolumeCapabilities) {
 
 TEST_F(ControllerServiceTest, ListPagesSurviveDeletesAndSeeNewVolumes) {
   std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(MustCreate(CreateRequest("v" + std::to_string(i))).volume_id());
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(MustCreate(CreateRequest("v" + std::to_string(i))).volume_id());
   csi::ListVolumesRequest request;
   request.set_max_entries(2);
   csi::ListVolumesResponse page;
@@ -388,9 +387,9 @@ TEST_F(ControllerServiceTest, GetVolumeAndCapabilities) {
   std::set<int> types;
   for (const auto& capability : capabilities.capabilities()) types.insert(capability.rpc().type());
   using Rpc = csi::ControllerServiceCapability::RPC;
-  EXPECT_EQ(types, (std::set<int>{Rpc::CREATE_DELETE_VOLUME, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY,
-                                  Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME,
-                                  Rpc::SINGLE_NODE_MULTI_WRITER}));
+  EXPECT_EQ(types,
+            (std::set<int>{Rpc::CREATE_DELETE_VOLUME, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY,
+                           Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}));
 }
 
 TEST_F(ControllerServiceTest, UnofferedRpcsAreUnimplemented) {

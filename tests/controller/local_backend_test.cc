@@ -17,8 +17,8 @@
 namespace cloak::controller {
 namespace {
 
-using ::testing::HasSubstr;
 using ::cloak::testing::TempDir;
+using ::testing::HasSubstr;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -55,8 +55,9 @@ TEST_F(LocalBackendTest, VolumeIdsAreRandomAndShaped) {
   EXPECT_TRUE(IsGeneratedVolumeId(a)) << a;
   EXPECT_NE(a, NewVolumeId());
   EXPECT_LE(a.size(), 47u);  // the key service's id rule
-  for (const char* bad : {"vol-", "pvc-0123456789abcdef0123456789abcdef",
-                          "vol-0123456789ABCDEF0123456789abcdef", "vol-0123456789abcdef0123456789abcde"}) {
+  for (const char* bad :
+       {"vol-", "pvc-0123456789abcdef0123456789abcdef", "vol-0123456789ABCDEF0123456789abcdef",
+        "vol-0123456789abcdef0123456789abcde"}) {
     EXPECT_FALSE(IsGeneratedVolumeId(bad)) << bad;
   }
 }

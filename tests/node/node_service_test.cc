@@ -407,10 +407,16 @@ TEST_F(NodeServiceTest, KeyServiceErrorsBecomeTheCodesACoActsOn) {
   absl::Status status = service_->Stage(StageRequest("pvc-1"));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(status.message()), HasSubstr("volume pvc-1"));
+  // A transient failure keeps the attached loop device for the retry ...
+  EXPECT_EQ(loops_.attached(), 1u);
+  EXPECT_TRUE(state_->Get("pvc-1").ok());
   keys_.next_error = absl::PermissionDeniedError("policy refused the evidence");
   status = service_->Stage(StageRequest("pvc-1"));
   EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(status.message()), HasSubstr("attestation"));
+  // ... a final refusal leaves nothing behind (kubelet does not unstage a failed stage).
+  EXPECT_EQ(loops_.attached(), 0u);
+  EXPECT_EQ(state_->Get("pvc-1").status().code(), absl::StatusCode::kNotFound);
   keys_.next_error = absl::UnauthenticatedError("AK not trusted");
   EXPECT_EQ(service_->Stage(StageRequest("pvc-1")).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Calls("Format"), 0u);

@@ -55,8 +55,10 @@ class NodeHost:
         self.kms.stop()
 
 
-STAGE_STEPS = ("attach", "key_fetch", "format", "open", "integrity_init", "mkfs", "mount",
-               "report")
+# NodeStageVolume's logged steps; "attest" is the part of the key fetch that attested
+# (zero when the session was live).
+STAGE_STEPS = ("attach", "attest", "key_fetch", "format", "open", "integrity_init", "mkfs",
+               "mount", "report")
 
 
 def staged_entries(lines) -> list[dict]:

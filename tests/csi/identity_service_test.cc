@@ -76,7 +76,8 @@ TEST_F(IdentityServiceTest, CapabilitiesFollowTheMode) {
 
 TEST_F(IdentityServiceTest, OnlineExpansionIsOfferedWithTheController) {
   for (PluginMode mode : {PluginMode::kNode, PluginMode::kController, PluginMode::kAll}) {
-    IdentityService service(MakeContext(mode));
+    const PluginContext context = MakeContext(mode);  // the service keeps a reference
+    IdentityService service(context);
     ::csi::v1::GetPluginCapabilitiesResponse response;
     ASSERT_TRUE(service.GetPluginCapabilities(nullptr, nullptr, &response).ok());
     int online = 0;

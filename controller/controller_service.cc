@@ -3,6 +3,7 @@
 #include "common/grpc_status.h"
 #include "common/status.h"
 #include "controller/request_validation.h"
+#include "csi/key_service_errors.h"
 #include "fmt/format.h"
 
 namespace cloak::controller {
@@ -17,23 +18,12 @@ v1::IntegrityMode ToKeyServiceMode(const std::string& integrity) {
   return v1::INTEGRITY_MODE_NONE;
 }
 
-// The key service's answer in the terms a CO acts on; the client's message (which names
-// the service and the fix) is kept.
+// The key service's answer for this controller (csi/key_service_errors.h).
 absl::Status FromKeyService(const absl::Status& status, const std::string& volume_id,
                             std::string_view what) {
-  const std::string message =
-      fmt::format("volume {}: {}: {}", volume_id, what, std::string(status.message()));
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-      return absl::UnavailableError(message + "; retry when the key service is reachable");
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-      return absl::PermissionDeniedError(
-          message + "; the attestation policy must admit this controller with role controller");
-    default:
-      return absl::Status(status.code(), message);
-  }
+  return cloak::csi::FromKeyService(
+      status, volume_id, what,
+      "the attestation policy must admit this controller with role controller");
 }
 
 // A requisite topology that leaves out this backend's segments cannot be served.

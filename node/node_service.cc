@@ -12,6 +12,7 @@
 #include "common/grpc_status.h"
 #include "common/status.h"
 #include "crypt/volume_record.h"
+#include "csi/key_service_errors.h"
 #include "csi/volume_capability.h"
 #include "fmt/format.h"
 
@@ -78,25 +79,11 @@ absl::StatusOr<Capability> ValidateCapability(const csi::VolumeCapability& capab
   return result;
 }
 
-// The key service's answer, in the terms a CO acts on (the client's message, which names
-// the service and the fix, is kept).
+// The key service's answer for this node (csi/key_service_errors.h).
 absl::Status FromKeyService(const absl::Status& status, const std::string& volume_id,
                             std::string_view what) {
-  const std::string message =
-      fmt::format("volume {}: {}: {}", volume_id, what, std::string(status.message()));
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-      return absl::UnavailableError(message + "; retry when the key service is reachable");
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-      return absl::PermissionDeniedError(
-          message + "; this node's attestation was refused: check the attestation policy");
-    case absl::StatusCode::kNotFound:
-      return absl::NotFoundError(message + "; the volume's key does not exist (deleted?)");
-    default:
-      return absl::Status(status.code(), message);
-  }
+  return cloak::csi::FromKeyService(
+      status, volume_id, what, "this node's attestation was refused: check the attestation policy");
 }
 
 bool PathExists(const std::string& path) {

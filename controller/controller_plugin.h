@@ -5,9 +5,13 @@
 // with an attestation key of its own). cloak-csi's main builds one in controller (or all)
 // mode and serves its ControllerService.
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "common/fault_injection.h"
@@ -22,6 +26,9 @@ namespace cloak::controller {
 struct ControllerPluginConfig {
   LocalBackendOptions local;  // dir, node_id, reserve_bytes
   csi::KeyServiceConnection key_service;
+  // Pending volumes untouched this long are removed (ControllerService::
+  // SweepAbandonedPending); zero turns the sweep off.
+  std::chrono::seconds pending_expiry{3600};
 };
 
 class ControllerPlugin {
@@ -32,6 +39,9 @@ class ControllerPlugin {
       const ControllerPluginConfig& config, std::shared_ptr<Logger> logger,
       const FaultPoints* faults);
 
+  // Stops the sweep of abandoned pending volumes.
+  ~ControllerPlugin();
+
   ControllerService& service() { return *service_; }
   // Probe: the key service answers and admits this controller's evidence.
   std::unique_ptr<csi::ReadinessCheck> KeyServiceCheck() const;
@@ -39,9 +49,17 @@ class ControllerPlugin {
  private:
   ControllerPlugin() = default;
 
+  // Sweeps every quarter of `expiry` (1 s to 10 min) until the plugin is destroyed.
+  void RunSweeper(std::chrono::seconds expiry);
+
   std::unique_ptr<LocalBackend> backend_;
   std::unique_ptr<kms::client::KeyServiceClient> keys_;
   std::unique_ptr<ControllerService> service_;
+  std::shared_ptr<Logger> logger_;
+  std::mutex sweeper_mutex_;
+  std::condition_variable sweeper_wake_;
+  bool stopping_ = false;
+  std::thread sweeper_;
 };
 
 }  // namespace cloak::controller

@@ -95,6 +95,7 @@ absl::Status ControllerService::Create(const csi::CreateVolumeRequest& request,
                                                     .labels = parameters.labels}));
   Hit("controller.create.after_backing");
   if (!volume.ready) {
+    TouchPending(volume.volume_id);
     RETURN_IF_ERROR(FinishCreate(volume));
     volume.ready = true;
     Log("volume created", volume.volume_id,
@@ -130,6 +131,62 @@ absl::Status ControllerService::FinishCreate(const BackendVolume& volume) {
   }
   Hit("controller.create.after_key");
   return deps_.backend->MarkReady(id);
+}
+
+void ControllerService::TouchPending(const std::string& volume_id) {
+  std::lock_guard lock(pending_mutex_);
+  pending_touched_[volume_id] = std::chrono::steady_clock::now();
+}
+
+std::size_t ControllerService::SweepAbandonedPending(std::chrono::steady_clock::time_point now,
+                                                     std::chrono::steady_clock::duration expiry) {
+  std::vector<BackendVolume> expired;
+  {
+    std::lock_guard lock(pending_mutex_);
+    std::map<std::string, std::chrono::steady_clock::time_point> still_pending;
+    for (BackendVolume& volume : deps_.backend->ListPending()) {
+      auto touched = pending_touched_.find(volume.volume_id);
+      const auto since = touched == pending_touched_.end() ? now : touched->second;
+      still_pending.emplace(volume.volume_id, since);
+      if (now - since >= expiry) expired.push_back(std::move(volume));
+    }
+    pending_touched_ = std::move(still_pending);
+  }
+  std::size_t removed = 0;
+  for (const BackendVolume& candidate : expired) {
+    const std::string& id = candidate.volume_id;
+    absl::StatusOr<VolumeLocks::Guard> name_guard =
+        names_.TryLock(candidate.name, "the sweep of abandoned pending volumes");
+    if (!name_guard.ok()) continue;  // a CreateVolume of its name is running
+    absl::StatusOr<VolumeLocks::Guard> id_guard =
+        volumes_.TryLock(id, "the sweep of abandoned pending volumes");
+    if (!id_guard.ok()) continue;
+    absl::StatusOr<BackendVolume> volume = deps_.backend->Get(id);
+    if (!volume.ok() || volume->ready) continue;  // finished or deleted meanwhile
+    {
+      // Touched by a CreateVolume between the listing and the locks: not abandoned.
+      std::lock_guard lock(pending_mutex_);
+      auto touched = pending_touched_.find(id);
+      if (touched != pending_touched_.end() && now - touched->second < expiry) continue;
+    }
+    absl::Status done = deps_.keys->DestroyVolumeKey(id);
+    if (done.ok()) done = deps_.backend->Delete(id);
+    if (!done.ok()) {
+      if (deps_.logger) {
+        deps_.logger->Warn("abandoned pending volume not removed; the next sweep retries",
+                           {{"volume_id", id}, {"error", std::string(done.message())}});
+      }
+      continue;
+    }
+    {
+      std::lock_guard lock(pending_mutex_);
+      pending_touched_.erase(id);
+    }
+    ++removed;
+    Log("abandoned pending volume removed: key destroyed, backing storage removed", id,
+        {{"name", candidate.name}});
+  }
+  return removed;
 }
 
 absl::Status ControllerService::Delete(const csi::DeleteVolumeRequest& request) {

@@ -18,7 +18,10 @@
 // The controller is a key-service client of role "controller": it may create and
 // destroy keys and never receives one.
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/fault_injection.h"
@@ -79,6 +82,16 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                          ::csi::v1::ControllerGetVolumeResponse* response) const;
   static void GetCapabilities(::csi::v1::ControllerGetCapabilitiesResponse* response);
 
+  // Removes the pending volumes that no CreateVolume has touched for `expiry`, counted on
+  // the steady clock from when this service first saw each (at `now`, for those it finds
+  // here). A pending volume was never returned to the CO, so it holds no data; one that
+  // stays pending is what a CreateVolume leaves when its claim is deleted before a retry
+  // succeeds. Its key is destroyed first (one may exist), then its storage; a volume with
+  // a CreateVolume or DeleteVolume in flight is skipped, and failures are logged and
+  // retried by the next sweep. Returns the number removed.
+  std::size_t SweepAbandonedPending(std::chrono::steady_clock::time_point now,
+                                    std::chrono::steady_clock::duration expiry);
+
  private:
   // Key creation and readiness for a volume the backend holds; on failure, the undo.
   absl::Status FinishCreate(const BackendVolume& volume);
@@ -86,9 +99,16 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   void Hit(std::string_view point) const;
   void Log(std::string_view message, const std::string& volume_id, LogFields fields = {}) const;
 
+  // Records that a CreateVolume worked on pending volume `volume_id` now.
+  void TouchPending(const std::string& volume_id);
+
   const ControllerServiceDeps deps_;
   VolumeLocks names_;    // CreateVolume, by name
   VolumeLocks volumes_;  // DeleteVolume and ControllerExpandVolume, by id
+  std::mutex pending_mutex_;
+  // Pending volumes by id: when a CreateVolume last touched each, or when a sweep first
+  // saw it.
+  std::map<std::string, std::chrono::steady_clock::time_point> pending_touched_;
 };
 
 }  // namespace cloak::controller

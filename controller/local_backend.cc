@@ -388,6 +388,17 @@ std::vector<BackendVolume> LocalBackend::List(std::uint64_t after, std::size_t m
   return ready;
 }
 
+std::vector<BackendVolume> LocalBackend::ListPending() const {
+  std::lock_guard lock(mutex_);
+  std::vector<BackendVolume> pending;
+  for (const auto& [id, volume] : manifest_->volumes) {
+    if (!volume.ready) pending.push_back(volume);
+  }
+  std::sort(pending.begin(), pending.end(),
+            [](const BackendVolume& a, const BackendVolume& b) { return a.sequence < b.sequence; });
+  return pending;
+}
+
 std::uint64_t LocalBackend::LastSequence() const {
   std::lock_guard lock(mutex_);
   return manifest_->last_sequence;

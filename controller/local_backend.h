@@ -63,6 +63,7 @@ class LocalBackend final : public VolumeBackend {
   absl::StatusOr<std::int64_t> Expand(const std::string& volume_id,
                                       std::int64_t capacity_bytes) override;
   std::vector<BackendVolume> List(std::uint64_t after, std::size_t max) const override;
+  std::vector<BackendVolume> ListPending() const override;
   std::uint64_t LastSequence() const override;
   absl::StatusOr<std::int64_t> AvailableCapacity() const override;
   std::map<std::string, std::string> Topology() const override;

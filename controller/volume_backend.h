@@ -84,6 +84,9 @@ class VolumeBackend {
   // them (0: no limit).
   virtual std::vector<BackendVolume> List(std::uint64_t after, std::size_t max) const = 0;
 
+  // Pending volumes (creation not finished), in creation order.
+  virtual std::vector<BackendVolume> ListPending() const = 0;
+
   // The highest sequence handed out so far (0 before the first volume).
   virtual std::uint64_t LastSequence() const = 0;
 

@@ -37,6 +37,7 @@ struct Flags {
   std::int64_t reserve_bytes = 0;
   std::uint32_t controller_ak_handle = 0x81010003;
   std::string controller_insecure_identity;
+  std::int64_t pending_expiry_seconds = 3600;
   std::string kms_address;
   std::string kms_ca_file;
   std::string kms_server_name;
@@ -111,6 +112,11 @@ int main(int argc, char** argv) {
                  "controller: persistent handle of its attestation key, distinct from the "
                  "node's so that the policy can tell the two roles apart")
       ->capture_default_str();
+  app.add_option("--controller-pending-expiry", flags.pending_expiry_seconds,
+                 "controller: seconds after which a volume whose CreateVolume never finished "
+                 "and was not retried is removed, key and storage (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--insecure-allow-unattested", flags.insecure_allow_unattested,
                "DEVELOPMENT ONLY: allow --attester none (proves nothing)");
   app.add_option("--insecure-identity", flags.insecure_identity,
@@ -210,6 +216,7 @@ int main(int argc, char** argv) {
         key_service(flags.controller_ak_handle, flags.controller_insecure_identity.empty()
                                                     ? "controller/" + flags.node_id
                                                     : flags.controller_insecure_identity);
+    config.pending_expiry = std::chrono::seconds(flags.pending_expiry_seconds);
     auto created = cloak::controller::ControllerPlugin::Create(config, logger, &context.faults);
     if (!created.ok()) return setup_failed("controller", created.status());
     controller = *std::move(created);

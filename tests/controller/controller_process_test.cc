@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "csi/csi.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -107,19 +108,19 @@ class ControllerProcessTest : public ::testing::Test {
     return document.is_object() ? document.value("volumes", json::array()) : json::array();
   }
 
-  void Start(const std::string& faults = "") {
+  void Start(const std::string& faults = "", std::vector<std::string> extra_flags = {}) {
     controller_.reset();
     std::filesystem::remove(socket_);
-    controller_ = std::make_unique<PluginProcess>(
-        std::vector<std::string>{"--endpoint",    "unix://" + socket_,   "--mode",
-                                 "controller",    "--node-id",           "node-a",
-                                 "--state-dir",   kms_->scratch->path(), "--local-dir",
-                                 local_,          "--kms-address",       kms_->address,
-                                 "--kms-ca-file", kms_->dir + "/ca.pem", "--kms-server-name",
-                                 "localhost",     "--attester",          "tpm",
-                                 "--tpm-tcti",    tpm_->TctiConf(),      "--log-format",
-                                 "json"},
-        log_, faults);
+    std::vector<std::string> flags{"--endpoint",    "unix://" + socket_,   "--mode",
+                                   "controller",    "--node-id",           "node-a",
+                                   "--state-dir",   kms_->scratch->path(), "--local-dir",
+                                   local_,          "--kms-address",       kms_->address,
+                                   "--kms-ca-file", kms_->dir + "/ca.pem", "--kms-server-name",
+                                   "localhost",     "--attester",          "tpm",
+                                   "--tpm-tcti",    tpm_->TctiConf(),      "--log-format",
+                                   "json"};
+    flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+    controller_ = std::make_unique<PluginProcess>(std::move(flags), log_, faults);
     ASSERT_TRUE(WaitForSocket(socket_)) << cloak::testing::ReadFile(log_);
     channel_ = grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials());
     stub_ = csi::Controller::NewStub(channel_);
@@ -318,6 +319,34 @@ TEST_P(ControllerCrashTest, CreateCompletesOnceAfterTheCrash) {
 INSTANTIATE_TEST_SUITE_P(FaultPoints, ControllerCrashTest,
                          ::testing::Values("controller.create.after_backing",
                                            "controller.create.after_key"));
+
+// A claim deleted while its CreateVolume was failing: the crash leaves a pending volume
+// with its key, and no retry comes. The restarted controller's sweep destroys the key
+// and removes the backing file once the expiry has passed.
+TEST_F(ControllerProcessTest, AnAbandonedPendingVolumeIsSweptWithItsKey) {
+  Start("controller.create.after_key=kill");
+  csi::Volume volume;
+  EXPECT_FALSE(Create("pvc-abandoned", 32 << 20, &volume).ok());
+  EXPECT_EQ(controller_->Wait(), -SIGKILL);
+  const std::vector<std::string> files = BackingFiles();
+  ASSERT_EQ(files.size(), 1u);
+  ASSERT_EQ(KeyServiceVolumes().size(), 1u);
+  EXPECT_EQ(KeyServiceVolumes()[0]["state"], "created");
+
+  Start("", {"--controller-pending-expiry", "2"});
+  for (int i = 0; i < 200 && !BackingFiles().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(BackingFiles().empty()) << "the sweep did not remove the backing file";
+  const json volumes = KeyServiceVolumes();
+  ASSERT_EQ(volumes.size(), 1u) << volumes.dump();
+  EXPECT_EQ(volumes[0]["volume_id"], files[0]);
+  EXPECT_EQ(volumes[0]["state"], "destroyed");
+  EXPECT_THAT(cloak::testing::ReadFile(log_), HasSubstr("abandoned pending volume removed"));
+  // The claim, were it to come back, gets a fresh volume.
+  ASSERT_TRUE(Create("pvc-abandoned", 32 << 20, &volume).ok());
+  EXPECT_NE(volume.volume_id(), files[0]);
+}
 
 TEST_F(ControllerProcessTest, DeleteCompletesAfterACrashBetweenShreddingAndRemoval) {
   Start("controller.delete.after_destroy=kill");

@@ -248,6 +248,62 @@ TEST_F(ControllerServiceTest, AnUnreachableKeyServiceLeavesAPendingVolumeTheRetr
   EXPECT_TRUE(keys_.keys.contains(volume.volume_id()));
 }
 
+TEST_F(ControllerServiceTest, AbandonedPendingVolumesAreSweptAfterTheExpiry) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  // Two claims whose CreateVolume failed with the key service unreachable, one of which
+  // (pvc-kept) a retry finishes; pvc-gone is deleted before any retry.
+  keys_.create_error = absl::UnavailableError("connection refused");
+  keys_.create_then_fail = true;  // the key may exist: the sweep must destroy it
+  keys_.destroy_error = absl::UnavailableError("connection refused");
+  EXPECT_EQ(Create(CreateRequest("pvc-gone")).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Create(CreateRequest("pvc-kept")).code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(backend_->ListPending().size(), 2u);
+  const std::string gone = backend_->ListPending()[0].volume_id;
+  const auto start = std::chrono::steady_clock::now();
+
+  // Before the expiry nothing is touched; neither while the key service is down.
+  EXPECT_EQ(service_->SweepAbandonedPending(start + minutes(59), hours(1)), 0u);
+  EXPECT_EQ(service_->SweepAbandonedPending(start + minutes(61), hours(1)), 0u);
+  EXPECT_EQ(backend_->ListPending().size(), 2u);
+  EXPECT_EQ(BackingFiles(), 2u);
+  EXPECT_THAT(log_.text(), HasSubstr("abandoned pending volume not removed"));
+
+  // The key service is back; a retry of pvc-kept finishes it.
+  keys_.create_error = absl::OkStatus();
+  keys_.create_then_fail = false;
+  keys_.destroy_error = absl::OkStatus();
+  const csi::Volume kept = MustCreate(CreateRequest("pvc-kept"));
+  EXPECT_EQ(service_->SweepAbandonedPending(start + minutes(62), hours(1)), 1u);
+  EXPECT_TRUE(backend_->ListPending().empty());
+  EXPECT_EQ(backend_->Get(gone).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(keys_.destroyed.contains(gone)) << "its key, if any, is destroyed";
+  EXPECT_FALSE(keys_.keys.contains(gone));
+  EXPECT_TRUE(keys_.keys.contains(kept.volume_id()));
+  EXPECT_EQ(BackingFiles(), 1u);
+  EXPECT_THAT(log_.text(), HasSubstr("abandoned pending volume removed"));
+  // A claim of the swept name later gets a fresh volume.
+  EXPECT_NE(MustCreate(CreateRequest("pvc-gone")).volume_id(), gone);
+}
+
+TEST_F(ControllerServiceTest, PendingVolumesFoundAtStartGetTheWholeExpiry) {
+  keys_.create_error = absl::UnavailableError("connection refused");
+  keys_.destroy_error = absl::UnavailableError("connection refused");
+  EXPECT_EQ(Create(CreateRequest("pvc-1")).code(), absl::StatusCode::kUnavailable);
+  keys_.destroy_error = absl::OkStatus();
+  // A restarted controller: a new service over the same backend, which it has not seen
+  // touched; the first sweep starts the clock.
+  service_ = std::make_unique<ControllerService>(ControllerServiceDeps{
+      .keys = &keys_, .backend = backend_.get(), .faults = nullptr, .logger = log_.logger()});
+  const auto start = std::chrono::steady_clock::now() + std::chrono::hours(5);
+  EXPECT_EQ(service_->SweepAbandonedPending(start, std::chrono::hours(1)), 0u);
+  EXPECT_EQ(
+      service_->SweepAbandonedPending(start + std::chrono::minutes(59), std::chrono::hours(1)), 0u);
+  EXPECT_EQ(service_->SweepAbandonedPending(start + std::chrono::hours(1), std::chrono::hours(1)),
+            1u);
+  EXPECT_EQ(BackingFiles(), 0u);
+}
+
 TEST_F(ControllerServiceTest, DeleteShredsTheKeyFirstAndIsIdempotent) {
   const csi::Volume volume = MustCreate(CreateRequest("pvc-1"));
   keys_.destroy_error = absl::UnavailableError("down");

@@ -106,8 +106,11 @@ TEST_F(LocalBackendTest, CreateIsPendingUntilReadyAndSurvivesAReopen) {
     EXPECT_LT(info.st_blocks * 512, kMiB) << "the backing file must be sparse";
     EXPECT_EQ(info.st_mode & 0777, 0600u);
     EXPECT_TRUE(backend->List(0, 0).empty()) << "a pending volume is not listed";
+    ASSERT_EQ(backend->ListPending().size(), 1u) << "...but ListPending has it";
+    EXPECT_EQ(backend->ListPending()[0].volume_id, id);
     EXPECT_THAT(ReadFile(Manifest()), HasSubstr("\"pending\""));
     ASSERT_TRUE(backend->MarkReady(id).ok());
+    EXPECT_TRUE(backend->ListPending().empty());
     EXPECT_EQ(backend->MarkReady("vol-00000000000000000000000000000000").code(),
               absl::StatusCode::kNotFound);
   }

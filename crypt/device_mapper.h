@@ -31,6 +31,7 @@ struct DmDeviceInfo {
   std::uint32_t minor = 0;
   std::int32_t open_count = 0;
   bool suspended = false;
+  bool read_only = false;  // the table was loaded read-only: the kernel refuses writes
   std::string uuid;
 };
 
@@ -45,6 +46,14 @@ class DeviceMapper {
   virtual absl::StatusOr<std::vector<DmTarget>> Status(const std::string& name) = 0;
   // Removes `name`; NOT_FOUND when absent, UNAVAILABLE when busy.
   virtual absl::Status Remove(const std::string& name) = 0;
+  // Creates `name` as a read-only linear mapping of the first `sectors` 512-byte sectors
+  // of device `source_major`:`source_minor`; ALREADY_EXISTS when `name` exists.
+  virtual absl::Status CreateReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                            std::uint32_t source_minor, std::uint64_t sectors) = 0;
+  // Replaces the table of `name` with the same read-only linear mapping, now `sectors`
+  // long, and makes it live; NOT_FOUND when `name` does not exist.
+  virtual absl::Status ReloadReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                            std::uint32_t source_minor, std::uint64_t sectors) = 0;
 };
 
 // Replaces the key field (the second word) of a crypt target's parameters as described

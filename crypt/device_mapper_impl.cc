@@ -87,6 +87,7 @@ class LibDeviceMapper final : public DeviceMapper {
     out.minor = info.minor;
     out.open_count = info.open_count;
     out.suspended = info.suspended != 0;
+    out.read_only = info.read_only != 0;
     if (const char* uuid = dm_task_get_uuid(task.get()); uuid != nullptr) out.uuid = uuid;
     return out;
   }
@@ -113,6 +114,57 @@ class LibDeviceMapper final : public DeviceMapper {
     if (!dm_task_run(task.get())) return TaskError(task.get(), "remove", name);
     dm_task_update_nodes();
     return absl::OkStatus();
+  }
+
+  absl::Status CreateReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                    std::uint32_t source_minor, std::uint64_t sectors) override {
+    if (Info(name).ok()) {
+      return absl::AlreadyExistsError(fmt::format("device-mapper device {} already exists", name));
+    }
+    ASSIGN_OR_RETURN(Task task, LinearTask(DM_DEVICE_CREATE, name, source_major, source_minor,
+                                           sectors, "create"));
+    // Creating with a table loads it and resumes the device in one run.
+    return RunWithNodes(task.get(), "create", name);
+  }
+
+  absl::Status ReloadReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                    std::uint32_t source_minor, std::uint64_t sectors) override {
+    RETURN_IF_ERROR(Info(name).status());
+    ASSIGN_OR_RETURN(Task reload, LinearTask(DM_DEVICE_RELOAD, name, source_major, source_minor,
+                                             sectors, "reload"));
+    if (!dm_task_run(reload.get())) return TaskError(reload.get(), "reload", name);
+    Task resume(dm_task_create(DM_DEVICE_RESUME));
+    if (!resume) return absl::ResourceExhaustedError("device-mapper: cannot create a task");
+    if (!dm_task_set_name(resume.get(), name.c_str())) {
+      return TaskError(resume.get(), "resume", name);
+    }
+    return RunWithNodes(resume.get(), "resume", name);
+  }
+
+ private:
+  // A `type` task on `name` carrying one read-only linear target over the source.
+  static absl::StatusOr<Task> LinearTask(int type, const std::string& name,
+                                         std::uint32_t source_major, std::uint32_t source_minor,
+                                         std::uint64_t sectors, std::string_view step) {
+    Task task(dm_task_create(type));
+    if (!task) return absl::ResourceExhaustedError("device-mapper: cannot create a task");
+    const std::string params = fmt::format("{}:{} 0", source_major, source_minor);
+    if (!dm_task_set_name(task.get(), name.c_str()) || !dm_task_set_ro(task.get()) ||
+        !dm_task_add_target(task.get(), 0, sectors, "linear", params.c_str())) {
+      return TaskError(task.get(), step, name);
+    }
+    return task;
+  }
+
+  // Runs a task that makes a device live and waits until its /dev/mapper node exists
+  // (udev makes it where udev runs; libdevmapper itself where it does not).
+  static absl::Status RunWithNodes(dm_task* task, std::string_view step, const std::string& name) {
+    std::uint32_t cookie = 0;
+    if (!dm_task_set_cookie(task, &cookie, 0)) return TaskError(task, step, name);
+    const bool ran = dm_task_run(task) != 0;
+    absl::Status status = ran ? absl::OkStatus() : TaskError(task, step, name);
+    dm_udev_wait(cookie);
+    return status;
   }
 };
 

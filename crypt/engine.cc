@@ -11,18 +11,6 @@
 namespace cloak::crypt {
 namespace {
 
-absl::Status CheckMappingName(const std::string& name) {
-  const bool valid_chars = std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
-  });
-  if (name.empty() || name.size() > 100 || !valid_chars || name == "." || name == "..") {
-    return absl::InvalidArgumentError(
-        fmt::format("mapping name \"{}\" must be 1-100 letters, digits, '-', '_' or '.'", name));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckKey(const VolumeRecord& record, const SecretBytes& dek) {
   if (dek.size() != record.volume_key_bytes()) {
     return absl::InvalidArgumentError(
@@ -37,6 +25,18 @@ std::string Context(const std::string& device, const VolumeRecord& record) {
 }
 
 }  // namespace
+
+absl::Status CheckMappingName(const std::string& name) {
+  const bool valid_chars = std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+  if (name.empty() || name.size() > 100 || !valid_chars || name == "." || name == "..") {
+    return absl::InvalidArgumentError(
+        fmt::format("mapping name \"{}\" must be 1-100 letters, digits, '-', '_' or '.'", name));
+  }
+  return absl::OkStatus();
+}
 
 std::string MapperPath(const std::string& name) { return "/dev/mapper/" + name; }
 

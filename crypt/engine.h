@@ -107,6 +107,18 @@ class Engine {
                       const VolumeRecord& record, const SecretBytes& dek,
                       const OpenOptions& options);
 
+  // Read-only views, for read-only block publishes: a read-only linear mapping `view`
+  // over all of mapping `name`. The kernel refuses to open a read-only mapping for
+  // writing, which a read-only bind of a device node does not do. OpenReadOnlyView creates
+  // the view, or adopts an existing one over `name` (grown to its size); returns its
+  // /dev/mapper path. NOT_FOUND when `name` is absent; FAILED_PRECONDITION, leaving it
+  // untouched, when `view` exists as anything else.
+  absl::StatusOr<std::string> OpenReadOnlyView(const std::string& name, const std::string& view);
+  // Grows an existing view to the current size of `name`; NOT_FOUND when either is absent.
+  absl::Status ResizeReadOnlyView(const std::string& name, const std::string& view);
+  // Removes view `view`. Absent is OK; UNAVAILABLE while it is open.
+  absl::Status CloseReadOnlyView(const std::string& view);
+
   // Writes zeros through mapping `name` so that every integrity tag in the range is
   // valid; reports progress. Returns the bytes written.
   absl::StatusOr<std::uint64_t> InitializeIntegrity(const std::string& name,
@@ -114,6 +126,8 @@ class Engine {
 
  private:
   absl::Status TearDown(const std::string& name, const absl::Status& cause);
+  // Brings view `view` to the whole of `name`; `create`: make it when it is absent.
+  absl::Status ReconcileReadOnlyView(const std::string& name, const std::string& view, bool create);
   // VerifyMapping; `check_length` false skips the size checks (before a resize).
   absl::Status VerifyMappingImpl(const std::string& device, const std::string& name,
                                  const VolumeRecord& record, const OpenOptions& options,
@@ -127,5 +141,8 @@ class Engine {
 
 // "/dev/mapper/<name>".
 std::string MapperPath(const std::string& name);
+
+// OK when `name` can name a mapping: 1-100 letters, digits, '-', '_' or '.'.
+absl::Status CheckMappingName(const std::string& name);
 
 }  // namespace cloak::crypt

@@ -1,6 +1,7 @@
 #include "node/node_service.h"
 
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,6 +152,14 @@ void NodeService::StageStep(const StageSpec& spec, std::string_view step) const 
 }
 
 std::string MapperName(const std::string& volume_id) { return "cloak-" + volume_id; }
+
+std::string ReadOnlyViewName(const std::string& volume_id, const std::string& target_path) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(target_path.data()), target_path.size(), digest);
+  std::string hex;
+  for (int i = 0; i < 8; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return fmt::format("cloakro-{}-{}", hex, volume_id);
+}
 
 std::string NodeService::BackingFile(const std::string& volume_id) const {
   return fmt::format("{}/{}.img", options_.local_dir, volume_id);
@@ -531,25 +540,27 @@ absl::Status NodeService::Publish(const csi::NodePublishVolumeRequest& request) 
         "volume {} is staged as {}; volume_capability asks for {}", id,
         state->block ? "a block volume" : "a filesystem", capability.block ? "block" : "mount"));
   }
-  if (capability.block && request.readonly()) {
-    // A read-only bind of a device node still accepts writes (the flag guards the mount,
-    // not the device), so granting it would be a read-only volume in name only.
-    return absl::InvalidArgumentError(fmt::format(
-        "volume {}: readonly is not supported for block volumes yet (a read-only bind of the "
-        "device node would not stop writes); publish it read-write or use a filesystem volume",
-        id));
-  }
   const std::string mapper_path = crypt::MapperPath(state->mapper_name);
-  const std::string source = state->block ? mapper_path : state->staging_path;
+  // A read-only bind of a device node still accepts writes (the flag guards the mount,
+  // not the device), so a read-only block publish binds a read-only view of the mapping,
+  // which the kernel refuses to open for writing.
+  const bool view = state->block && request.readonly();
+  const std::string view_name = ReadOnlyViewName(id, request.target_path());
+  std::string source = !state->block ? state->staging_path
+                       : view        ? crypt::MapperPath(view_name)
+                                     : mapper_path;
 
   absl::StatusOr<MountEntry> existing = deps_.mounter->FindMount(request.target_path());
   if (existing.ok()) {
     ASSIGN_OR_RETURN(const crypt::DeviceNumber number, deps_.devices->Number(mapper_path));
     // A bound device node shows as devtmpfs rooted at its path below /dev
     // ("/mapper/cloak-<id>"); a bound filesystem by the mapper's device number.
-    const bool same_volume =
-        state->block ? existing->source == mapper_path || existing->root == mapper_path.substr(4)
-                     : existing->device_number == DeviceNumberText(number);
+    const auto bound = [&](const std::string& node) {
+      return existing->source == node || existing->root == node.substr(4);
+    };
+    const bool same_volume = state->block
+                                 ? bound(mapper_path) || bound(crypt::MapperPath(view_name))
+                                 : existing->device_number == DeviceNumberText(number);
     if (!same_volume || existing->read_only() != request.readonly()) {
       return absl::AlreadyExistsError(
           fmt::format("volume {}: target_path {} already has {} mounted{}; unpublish it first", id,
@@ -557,6 +568,22 @@ absl::Status NodeService::Publish(const csi::NodePublishVolumeRequest& request) 
                       same_volume ? " with another read-only setting" : ""));
     }
   } else if (existing.status().code() == absl::StatusCode::kNotFound) {
+    if (view) {
+      // Recorded first: NodeUnpublishVolume removes the view, and NodeUnstageVolume waits
+      // for it, even when the plugin dies before the bind.
+      const bool recorded = state->published.insert(request.target_path()).second;
+      if (recorded) RETURN_IF_ERROR(deps_.state->Put(*state));
+      absl::StatusOr<std::string> opened =
+          deps_.engine->OpenReadOnlyView(state->mapper_name, view_name);
+      if (!opened.ok()) {
+        // Refused: this target was never published, so nothing may wait for it.
+        if (recorded && state->published.erase(request.target_path()) > 0) {
+          RETURN_IF_ERROR(deps_.state->Put(*state));
+        }
+        return opened.status();
+      }
+      source = *std::move(opened);
+    }
     RETURN_IF_ERROR(state->block ? MakeFile(request.target_path())
                                  : MakeDirectory(request.target_path()));
     RETURN_IF_ERROR(deps_.mounter->BindMount(source, request.target_path(), request.readonly(),
@@ -590,6 +617,12 @@ absl::Status NodeService::Unpublish(const csi::NodeUnpublishVolumeRequest& reque
       return ErrnoToStatus(
           errno, fmt::format("volume {}: remove target_path {}", id, request.target_path()));
     }
+  }
+  // The read-only view of a block publish, if this target had one.
+  if (absl::Status closed =
+          deps_.engine->CloseReadOnlyView(ReadOnlyViewName(id, request.target_path()));
+      !closed.ok()) {
+    return Annotate(closed, fmt::format("volume {}: target_path {}", id, request.target_path()));
   }
   absl::StatusOr<VolumeStateRecord> state = deps_.state->Get(id);
   if (state.ok() && state->published.erase(request.target_path()) > 0) {
@@ -719,6 +752,12 @@ absl::Status NodeService::Expand(const csi::NodeExpandVolumeRequest& request,
   if (!state->block) {
     RETURN_IF_ERROR(deps_.mounter->GrowFilesystem(crypt::MapperPath(state->mapper_name),
                                                   state->staging_path, state->fs_type));
+  }
+  for (const std::string& target : state->published) {
+    // Read-only views of block publishes grow with the volume.
+    absl::Status grown =
+        deps_.engine->ResizeReadOnlyView(state->mapper_name, ReadOnlyViewName(id, target));
+    if (!grown.ok() && !absl::IsNotFound(grown)) return grown;
   }
   ASSIGN_OR_RETURN(const crypt::VolumeStatus status, deps_.engine->Status(state->mapper_name));
   const auto size = static_cast<std::int64_t>(status.size_bytes);

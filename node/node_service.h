@@ -136,4 +136,9 @@ class NodeService final : public ::csi::v1::Node::Service {
 // The device-mapper name of a volume's crypt mapping: "cloak-<volume_id>".
 std::string MapperName(const std::string& volume_id);
 
+// The device-mapper name of the read-only view that a read-only block publish of the
+// volume at `target_path` binds: "cloakro-<16 hex digits of SHA-256(target_path)>-<id>"
+// (never a crypt mapping's name, which starts "cloak-").
+std::string ReadOnlyViewName(const std::string& volume_id, const std::string& target_path);
+
 }  // namespace cloak::node

@@ -5,7 +5,7 @@ cloak_target_warnings(cloak_node_service)
 target_link_libraries(cloak_node_service
   PUBLIC cloak::crypt_api cloak::csi_proto cloak::csi cloak::kms_client cloak::node_mounter
          cloak::common cloak::common_grpc
-  PRIVATE nlohmann_json::nlohmann_json fmt::fmt)
+  PRIVATE nlohmann_json::nlohmann_json fmt::fmt OpenSSL::Crypto)
 
 # cloak::node_plugin: NodeService on the real parts (libcryptsetup, libdevmapper,
 # libblkid, the system mounter and loop devices, the attested key service client).

@@ -8,14 +8,20 @@
 //   crypt_vm_tool init NAME [OFFSET LENGTH]          initialise integrity tags (bytes)
 //   crypt_vm_tool status NAME                        one line of key=value facts
 //   crypt_vm_tool close NAME
+//   crypt_vm_tool mmap-write DEVICE TEXT             TEXT at offset 0 through a writable
+//                                                    shared mapping of DEVICE, msync'd
 //
 // Exit status 0 on success, 1 with the engine's message on stderr otherwise, 2 for usage.
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -34,7 +40,7 @@ namespace {
 int Usage() {
   std::cerr << "usage: crypt_vm_tool record ID MODE | format DISK RECORD KEYFILE | open DISK "
                "NAME RECORD KEYFILE [--no-journal] | init NAME [OFFSET LENGTH] | status NAME | "
-               "close NAME\n";
+               "close NAME | mmap-write DEVICE TEXT\n";
   return 2;
 }
 
@@ -136,6 +142,29 @@ int Run(const std::vector<std::string>& args) {
               << " integrity=" << (status->integrity ? "yes" : "no")
               << " mismatches=" << status->integrity_mismatches
               << " open_count=" << status->open_count << "\n";
+    return 0;
+  }
+  if (command == "mmap-write" && args.size() == 3) {
+    // The path a write(2) check does not see: dirty pages of a shared mapping, written
+    // back by the kernel. Each step that the kernel refuses is reported as such.
+    const int fd = open(args[1].c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Fail(absl::PermissionDeniedError("open: " + std::string(strerror(errno))));
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (page == MAP_FAILED) {
+      const int error = errno;
+      close(fd);
+      return Fail(absl::PermissionDeniedError("mmap: " + std::string(strerror(error))));
+    }
+    std::memcpy(page, args[2].data(), std::min<std::size_t>(args[2].size(), 4096));
+    const int synced = msync(page, 4096, MS_SYNC);
+    const int error = errno;
+    munmap(page, 4096);
+    const int closed = fsync(fd) == 0 && close(fd) == 0 ? 0 : errno;
+    if (synced != 0)
+      return Fail(absl::PermissionDeniedError("msync: " + std::string(strerror(error))));
+    if (closed != 0)
+      return Fail(absl::PermissionDeniedError("fsync: " + std::string(strerror(closed))));
+    std::cout << "written through a shared mapping of " << args[1] << "\n";
     return 0;
   }
   if (command == "close" && args.size() == 2) {

@@ -254,6 +254,53 @@ TEST_F(EngineTest, ResizeGrowsAPlainVolumeToTheDevice) {
   EXPECT_EQ(dm_.Find("vol")->table[0].length, 2 * kDiskBytes / 512 - 32768);
 }
 
+TEST_F(EngineTest, ReadOnlyViewsCoverTheWholeMappingAndFollowItsSize) {
+  EXPECT_EQ(engine_.OpenReadOnlyView("vol", "vol-ro").status().code(),
+            absl::StatusCode::kNotFound);  // nothing to view yet
+  const VolumeRecord record = Formatted();
+  ASSERT_TRUE(engine_.Open(kDisk, "vol", record, Key(64), {}).ok());
+  absl::StatusOr<std::string> path = engine_.OpenReadOnlyView("vol", "vol-ro");
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, "/dev/mapper/vol-ro");
+  const FakeDeviceMapper::Device* view = dm_.Find("vol-ro");
+  ASSERT_NE(view, nullptr);
+  EXPECT_TRUE(view->info.read_only);
+  const std::vector<DmTarget> expected{{0, dm_.Find("vol")->table[0].length, "linear",
+                                        fmt::format("253:{} 0", dm_.Find("vol")->info.minor)}};
+  EXPECT_EQ(view->table, expected);
+  ASSERT_TRUE(engine_.OpenReadOnlyView("vol", "vol-ro").ok());  // adopted
+  EXPECT_EQ(dm_.size(), 2u);
+
+  // The view grows with its mapping; a view of nothing is not made by a resize.
+  devices_.at(kDisk).size = 2 * kDiskBytes;
+  ASSERT_TRUE(engine_.Resize(kDisk, "vol", record, Key(64), {}).ok());
+  ASSERT_TRUE(engine_.ResizeReadOnlyView("vol", "vol-ro").ok());
+  EXPECT_EQ(dm_.Find("vol-ro")->table[0].length, dm_.Find("vol")->table[0].length);
+  EXPECT_EQ(engine_.ResizeReadOnlyView("vol", "other-ro").code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(dm_.Has("other-ro"));
+
+  // A writable device, or one over another device, under the view's name is refused and
+  // left as it is.
+  dm_.Add("rw-ro", {{0, 8, "linear", fmt::format("253:{} 0", dm_.Find("vol")->info.minor)}});
+  dm_.Add("elsewhere-ro", {{0, 8, "linear", "254:16 0"}}).info.read_only = true;
+  for (const char* name : {"rw-ro", "elsewhere-ro"}) {
+    absl::StatusOr<std::string> refused = engine_.OpenReadOnlyView("vol", name);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << name;
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("not a read-only view of vol"));
+    EXPECT_EQ(dm_.Find(name)->table[0].length, 8u);
+  }
+  EXPECT_EQ(engine_.OpenReadOnlyView("vol", "bad/name").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Closing: busy is UNAVAILABLE, absent is OK.
+  dm_.Find("vol-ro")->info.open_count = 1;
+  EXPECT_EQ(engine_.CloseReadOnlyView("vol-ro").code(), absl::StatusCode::kUnavailable);
+  dm_.Find("vol-ro")->info.open_count = 0;
+  EXPECT_TRUE(engine_.CloseReadOnlyView("vol-ro").ok());
+  EXPECT_TRUE(engine_.CloseReadOnlyView("vol-ro").ok());
+  EXPECT_FALSE(dm_.Has("vol-ro"));
+}
+
 TEST_F(EngineTest, ResizeRefusesIntegrityVolumesAndTamperedHeaders) {
   const VolumeRecord integrity = Formatted(IntegrityMode::kHmacSha256);
   absl::Status refused = engine_.Resize(kDisk, "vol", integrity, Key(96), {});

@@ -55,8 +55,26 @@ class FakeDeviceMapper final : public DeviceMapper {
     devices_.erase(name);
     return absl::OkStatus();
   }
+  absl::Status CreateReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                    std::uint32_t source_minor, std::uint64_t sectors) override {
+    if (Has(name)) return absl::AlreadyExistsError(name + " exists");
+    Device& device = Add(name, {LinearTarget(source_major, source_minor, sectors)});
+    device.info.read_only = true;
+    return absl::OkStatus();
+  }
+  absl::Status ReloadReadOnlyLinear(const std::string& name, std::uint32_t source_major,
+                                    std::uint32_t source_minor, std::uint64_t sectors) override {
+    Device* d = Find(name);
+    if (d == nullptr) return NotFound(name);
+    d->table = {LinearTarget(source_major, source_minor, sectors)};
+    d->info.read_only = true;
+    return absl::OkStatus();
+  }
 
  private:
+  static DmTarget LinearTarget(std::uint32_t major, std::uint32_t minor, std::uint64_t sectors) {
+    return DmTarget{0, sectors, "linear", fmt::format("{}:{} 0", major, minor)};
+  }
   static absl::Status NotFound(const std::string& name) {
     return absl::NotFoundError(fmt::format("device-mapper device {} does not exist", name));
   }

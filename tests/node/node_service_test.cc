@@ -102,6 +102,16 @@ class LockedDeviceMapper final : public crypt::DeviceMapper {
     std::lock_guard lock(FakeLock());
     return inner_.Remove(name);
   }
+  absl::Status CreateReadOnlyLinear(const std::string& name, std::uint32_t major,
+                                    std::uint32_t minor, std::uint64_t sectors) override {
+    std::lock_guard lock(FakeLock());
+    return inner_.CreateReadOnlyLinear(name, major, minor, sectors);
+  }
+  absl::Status ReloadReadOnlyLinear(const std::string& name, std::uint32_t major,
+                                    std::uint32_t minor, std::uint64_t sectors) override {
+    std::lock_guard lock(FakeLock());
+    return inner_.ReloadReadOnlyLinear(name, major, minor, sectors);
+  }
 
  private:
   crypt::DeviceMapper& inner_;
@@ -467,14 +477,84 @@ TEST_F(NodeServiceTest, BlockVolumesBindTheMapperDeviceOntoAFile) {
   ASSERT_OK(service_->Publish(request));
   EXPECT_EQ(mounter_.Count("BindMount /dev/mapper/cloak-pvc-b " + request.target_path()), 1u);
   EXPECT_TRUE(std::filesystem::is_regular_file(request.target_path()));
-  // Read-only block publishes are refused rather than granted writable.
-  csi::NodePublishVolumeRequest readonly = PublishRequest("pvc-b", true, "block");
-  const absl::Status refused = service_->Publish(readonly);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(refused.message()), HasSubstr("readonly"));
-  EXPECT_FALSE(mounter_.Mounted(readonly.target_path()));
   // A mount capability for a block-staged volume is refused.
   EXPECT_EQ(service_->Publish(PublishRequest("pvc-b")).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(NodeServiceTest, ReadOnlyBlockPublishesBindAReadOnlyViewOfTheMapping) {
+  NewVolume("pvc-b");
+  ASSERT_OK(service_->Stage(StageRequest("pvc-b", "block")));
+  const csi::NodePublishVolumeRequest readonly = PublishRequest("pvc-b", true, "block");
+  ASSERT_OK(service_->Publish(readonly));
+  ASSERT_OK(service_->Publish(readonly));
+  const std::string view = ReadOnlyViewName("pvc-b", readonly.target_path());
+  EXPECT_THAT(view, ::testing::MatchesRegex("cloakro-[0-9a-f]{16}-pvc-b"));
+  EXPECT_NE(view, ReadOnlyViewName("pvc-b", readonly.target_path() + "2"));
+  EXPECT_EQ(mounter_.Count("BindMount /dev/mapper/" + view + " " + readonly.target_path() + " ro"),
+            1u);
+  EXPECT_EQ(mounter_.Count("BindMount /dev/mapper/cloak-pvc-b"), 0u);
+  // The view: read-only, linear over the whole crypt mapping.
+  const auto* crypt = dm_.Find("cloak-pvc-b");
+  const auto* device = dm_.Find(view);
+  ASSERT_NE(crypt, nullptr);
+  ASSERT_NE(device, nullptr);
+  EXPECT_TRUE(device->info.read_only);
+  ASSERT_EQ(device->table.size(), 1u);
+  EXPECT_EQ(device->table[0].type, "linear");
+  EXPECT_EQ(device->table[0].params, fmt::format("253:{} 0", crypt->info.minor));
+  EXPECT_EQ(device->table[0].length, crypt->table[0].length);
+
+  // The same target writable is another publication.
+  csi::NodePublishVolumeRequest writable = readonly;
+  writable.set_readonly(false);
+  EXPECT_EQ(service_->Publish(writable).code(), absl::StatusCode::kAlreadyExists);
+
+  // A plugin killed between the view and the bind: the retry adopts the view.
+  ASSERT_OK(mounter_.Unmount(readonly.target_path()));
+  ASSERT_OK(service_->Publish(readonly));
+  EXPECT_EQ(mounter_.Count("BindMount /dev/mapper/" + view), 2u);
+  EXPECT_TRUE(mounter_.Mounted(readonly.target_path()));
+
+  // NodeExpandVolume grows the view with the volume.
+  const std::uint64_t old_length = device->table[0].length;
+  devices_.at("/dev/loop0").size = 2 * kDeviceBytes;
+  csi::NodeExpandVolumeRequest expand;
+  expand.set_volume_id("pvc-b");
+  expand.set_volume_path(readonly.target_path());
+  csi::NodeExpandVolumeResponse expanded;
+  ASSERT_OK(service_->Expand(expand, &expanded));
+  EXPECT_GT(dm_.Find(view)->table[0].length, old_length);
+  EXPECT_EQ(dm_.Find(view)->table[0].length, dm_.Find("cloak-pvc-b")->table[0].length);
+
+  // A device of that name that is not this volume's view is left alone.
+  const csi::NodePublishVolumeRequest other = PublishRequest("pvc-b", true, "block");
+  csi::NodePublishVolumeRequest squatted = other;
+  squatted.set_target_path(other.target_path() + "-squatted");
+  dm_.Add(ReadOnlyViewName("pvc-b", squatted.target_path()), {{0, 8, "linear", "7:0 0"}});
+  const absl::Status refused = service_->Publish(squatted);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("not a read-only view"));
+  EXPECT_FALSE(mounter_.Mounted(squatted.target_path()));
+  EXPECT_EQ(dm_.Find(ReadOnlyViewName("pvc-b", squatted.target_path()))->table[0].params, "7:0 0");
+
+  // Unpublishing removes the target's view; one still open is retried (UNAVAILABLE).
+  // Unstage waits for every unpublish.
+  csi::NodeUnpublishVolumeRequest unpublish;
+  unpublish.set_volume_id("pvc-b");
+  unpublish.set_target_path(squatted.target_path());
+  dm_.Find(ReadOnlyViewName("pvc-b", squatted.target_path()))->info.open_count = 1;
+  EXPECT_EQ(service_->Unpublish(unpublish).code(), absl::StatusCode::kUnavailable);
+  dm_.Find(ReadOnlyViewName("pvc-b", squatted.target_path()))->info.open_count = 0;
+  ASSERT_OK(service_->Unpublish(unpublish));
+  EXPECT_EQ(service_->Unstage(UnstageRequest("pvc-b")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  unpublish.set_target_path(readonly.target_path());
+  ASSERT_OK(service_->Unpublish(unpublish));
+  ASSERT_OK(service_->Unpublish(unpublish));
+  EXPECT_FALSE(dm_.Has(view));
+  EXPECT_FALSE(mounter_.Mounted(readonly.target_path()));
+  EXPECT_OK(service_->Unstage(UnstageRequest("pvc-b")));
+  EXPECT_FALSE(dm_.Has("cloak-pvc-b"));
 }
 
 TEST_F(NodeServiceTest, StatsReportUsageAndTheVolumeCondition) {

@@ -70,6 +70,42 @@ echo "CLOAK-EXPAND $out filesystem bytes $before -> $after"
 
 cycle pvc-xfs "$FS_XFS" fs
 cycle pvc-block "$BLOCK" block
+step "pvc-block: a read-only publish beside the writable one reads the data and refuses writes"
+mkdir -p /pods/pvc-block-ro
+RO_TARGET='"volume_id":"pvc-block","target_path":"/pods/pvc-block-ro/vol"'
+csi publish "{$RO_TARGET,\"staging_target_path\":\"/staging/pvc-block\",\"volume_capability\":$BLOCK,\"readonly\":true}" \
+  >/dev/null || fail "read-only NodePublishVolume pvc-block"
+views=$(dmsetup ls 2>/dev/null | grep -c "^cloakro-[0-9a-f]*-pvc-block" || true)
+[ "$views" = 1 ] || fail "expected one read-only view, found: $(dmsetup ls)"
+[ "$(read_canary pvc-block-ro block)" = "$CLOAK_CANARY pvc-block" ] ||
+  fail "the canary does not read back through the read-only publish"
+if printf 'overwritten' | dd of=/pods/pvc-block-ro/vol bs=4096 conv=notrunc,fsync 2>/tmp/ro.err; then
+  fail "a write through the read-only publish succeeded"
+fi
+grep -q "Operation not permitted\|Read-only file system\|Permission denied" /tmp/ro.err ||
+  fail "the write failed, but not as a read-only refusal: $(cat /tmp/ro.err)"
+echo "CLOAK-RO-WRITE $(grep -v records /tmp/ro.err | head -n 1)"
+# Dirty pages of a writable shared mapping, which write(2)'s check does not see.
+if crypt_vm_tool mmap-write /pods/pvc-block-ro/vol overwritten >/tmp/ro.mmap 2>&1; then
+  fail "a writable shared mapping of the read-only publish was allowed"
+fi
+echo "CLOAK-RO-MMAP $(cat /tmp/ro.mmap)"
+echo 3 > /proc/sys/vm/drop_caches
+[ "$(dd if=/pods/pvc-block/vol bs=4096 count=1 iflag=direct 2>/dev/null | head -n 1)" = \
+  "$CLOAK_CANARY pvc-block" ] || fail "a write through the read-only publish reached the volume"
+step "pvc-block: the backing file grows by 16 MiB; NodeExpandVolume grows the mapping and its read-only view"
+before=$(blockdev --getsize64 /pods/pvc-block-ro/vol)
+dd if=/dev/zero of=/local/pvc-block.img bs=1 count=0 seek=$((80 * 1048576)) 2>/dev/null
+csi expand '{"volume_id":"pvc-block","volume_path":"/pods/pvc-block-ro/vol"}' >/dev/null ||
+  fail "NodeExpandVolume pvc-block"
+after=$(blockdev --getsize64 /pods/pvc-block-ro/vol)
+echo "CLOAK-EXPAND-RO view bytes $before -> $after"
+[ "$after" = $((before + 16 * 1048576)) ] || fail "the read-only view did not grow: $before -> $after"
+[ "$after" = "$(blockdev --getsize64 /pods/pvc-block/vol)" ] ||
+  fail "the view and the volume differ in size after the expand"
+csi unpublish "{$RO_TARGET}" >/dev/null || fail "read-only NodeUnpublishVolume pvc-block"
+[ -z "$(dmsetup ls 2>/dev/null | grep '^cloakro-' || true)" ] ||
+  fail "the read-only view outlived its unpublish: $(dmsetup ls)"
 cycle pvc-integ "$FS_EXT4" fs
 cycle pvc-hmac-xfs "$FS_XFS" fs
 cycle pvc-hmac-block "$BLOCK" block
@@ -113,7 +149,7 @@ echo "$out" | grep -q '"abnormal":true' || fail "the tampered volume is not repo
 unstage pvc-integ
 
 step "nothing left behind"
-[ -z "$(dmsetup ls 2>/dev/null | grep cloak- || true)" ] || fail "mappings left: $(dmsetup ls)"
+[ -z "$(dmsetup ls 2>/dev/null | grep cloak || true)" ] || fail "mappings left: $(dmsetup ls)"
 [ -z "$(losetup -a)" ] || fail "loop devices left: $(losetup -a)"
 [ -z "$(ls /var/lib/cloak/volumes)" ] || fail "state records left: $(ls /var/lib/cloak/volumes)"
 stop_plugin
@@ -132,7 +168,7 @@ def run(ctx):
         canary = "cloak-canary-" + os.urandom(12).hex()
         env = {"CLOAK_KMS_CA": kms.ca.read_text().strip(), "CLOAK_CANARY": canary,
                "CLOAK_VOLUMES": " ".join(f"{v}:{size}" for v, (_, size) in VOLUMES.items())}
-        boot = ctx.boot(SCRIPT, [local], binaries=["cloak-csi", "cloak-csi-client"], tpm=True,
+        boot = ctx.boot(SCRIPT, [local], binaries=["cloak-csi", "cloak-csi-client", "crypt_vm_tool"], tpm=True,
                         forwards=forwards, env=env, label="node", timeout=1200)
         for line in boot.output:
             if line.startswith(("CLOAK-EXPAND", "CLOAK-EIO", "CLOAK-STATS-TAMPERED")):

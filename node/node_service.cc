@@ -543,7 +543,7 @@ absl::Status NodeService::Publish(const csi::NodePublishVolumeRequest& request) 
   const std::string mapper_path = crypt::MapperPath(state->mapper_name);
   // A read-only bind of a device node still accepts writes (the flag guards the mount,
   // not the device), so a read-only block publish binds a read-only view of the mapping,
-  // which the kernel refuses to open for writing.
+  // whose writes the kernel refuses (docs/node.md).
   const bool view = state->block && request.readonly();
   const std::string view_name = ReadOnlyViewName(id, request.target_path());
   std::string source = !state->block ? state->staging_path

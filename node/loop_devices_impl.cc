@@ -3,6 +3,7 @@
 #include "node/loop_devices_impl.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -222,6 +223,25 @@ absl::Status KeepAttached(const Attached& attached) {
   return absl::OkStatus();
 }
 
+// Clears a read-only flag an earlier user left on device `number` (`blockdev --setro`;
+// the kernel keeps it across detach and reuse), under which every write to the volume
+// would fail with EPERM. Volumes are always attached read-write.
+absl::Status ClearStaleReadOnly(int number) {
+  const std::string device = LoopDevicePath(number);
+  UniqueFd loop(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+  if (loop.get() < 0) return ErrnoToStatus(errno, "open " + device);
+  int read_only = 0;
+  if (ioctl(loop.get(), BLKROGET, &read_only) != 0) {
+    return ErrnoToStatus(errno, "read the read-only flag of " + device + " (BLKROGET)");
+  }
+  if (read_only == 0) return absl::OkStatus();
+  const int writable = 0;
+  if (ioctl(loop.get(), BLKROSET, &writable) != 0) {
+    return ErrnoToStatus(errno, "clear the stale read-only flag of " + device + " (BLKROSET)");
+  }
+  return absl::OkStatus();
+}
+
 // Waits for the kernel to unbind `number` after LOOP_CLR_FD; UNAVAILABLE while another
 // process keeps it open (the kernel then detaches it at that process's last close).
 absl::Status AwaitDetached(int number, std::uint64_t dev, std::uint64_t ino) {
@@ -308,10 +328,13 @@ class SystemLoopDevices final : public LoopDevices {
     ASSIGN_OR_RETURN(std::vector<Attached> attached, AttachedTo(st));
     if (!attached.empty()) {
       RETURN_IF_ERROR(KeepAttached(attached.front()));
+      RETURN_IF_ERROR(ClearStaleReadOnly(attached.front().number));
       return DescribeLoopDevice(attached.front().number);
     }
     ASSIGN_OR_RETURN(BackingFile file, OpenBackingFile(backing_file, st));
     ASSIGN_OR_RETURN(int number, BindFreeDevice(file, backing_file));
+    // A failure here leaves the device attached; the retry finds and clears it.
+    RETURN_IF_ERROR(ClearStaleReadOnly(number));
     return DescribeLoopDevice(number);
   }
 

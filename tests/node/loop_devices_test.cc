@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
@@ -256,6 +257,51 @@ TEST_F(LoopDevicesTest, AttachAgainReusesTheDevice) {
   EXPECT_EQ(MakeSystemLoopDevices()->Attach(file).value_or(LoopDevice{}), first);
   EXPECT_EQ(DevicesBacking(file), std::vector<std::string>{first.path});
   EXPECT_EQ(devices_->Detach(file), absl::OkStatus());
+}
+
+// `blockdev --setro` on a loop device outlives its binding; a volume attached on such a
+// device would fail every write with EPERM.
+TEST_F(LoopDevicesTest, AttachClearsAStaleReadOnlyFlag) {
+  const auto set_read_only = [](const std::string& device, int value) {
+    Fd fd(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_GE(fd.get(), 0) << device;
+    ASSERT_EQ(ioctl(fd.get(), BLKROSET, &value), 0) << device;
+  };
+  const auto read_only = [](const std::string& device) {
+    Fd fd(open(device.c_str(), O_RDONLY | O_CLOEXEC));
+    int value = -1;
+    EXPECT_EQ(ioctl(fd.get(), BLKROGET, &value), 0) << device;
+    return value;
+  };
+  const std::string a = SparseFile("a.img");
+  const LoopDevice first = MustAttach(a);
+  // Whatever happens, the device is left writable for the tests after this one.
+  struct Writable {
+    std::string path;
+    ~Writable() {
+      Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      int value = 0;
+      if (fd.get() >= 0) ioctl(fd.get(), BLKROSET, &value);
+    }
+  } writable{first.path};
+  ASSERT_NO_FATAL_FAILURE(set_read_only(first.path, 1));
+  ASSERT_EQ(read_only(first.path), 1);
+  // Attaching again (a restarted stage) finds the device and clears the flag...
+  EXPECT_EQ(MustAttach(a), first);
+  EXPECT_EQ(read_only(first.path), 0);
+  {
+    Fd writer(open(first.path.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_GE(writer.get(), 0);
+    const char block[512] = "cloak";
+    EXPECT_EQ(pwrite(writer.get(), block, sizeof block, 0), static_cast<ssize_t>(sizeof block))
+        << strerror(errno);
+  }
+  // ...and a free device that keeps the flag from an earlier user is cleared when bound.
+  ASSERT_NO_FATAL_FAILURE(set_read_only(first.path, 1));
+  ASSERT_EQ(devices_->Detach(a), absl::OkStatus());
+  const LoopDevice next = MustAttach(SparseFile("b.img"));
+  EXPECT_EQ(read_only(next.path), 0) << next.path;
+  ASSERT_EQ(devices_->Detach(dir_ + "/b.img"), absl::OkStatus());
 }
 
 TEST_F(LoopDevicesTest, FindRecoversTheDeviceAfterARestart) {

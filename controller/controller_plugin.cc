@@ -3,12 +3,18 @@
 #include <algorithm>
 
 #include "common/status.h"
+#include "fmt/format.h"
 
 namespace cloak::controller {
 
 absl::StatusOr<std::unique_ptr<ControllerPlugin>> ControllerPlugin::Create(
     const ControllerPluginConfig& config, std::shared_ptr<Logger> logger,
     const FaultPoints* faults) {
+  if (config.pending_expiry.count() < 0 || config.pending_expiry > kMaxPendingExpiry) {
+    return absl::InvalidArgumentError(
+        fmt::format("the pending-volume expiry must be 0 to {} seconds, not {}",
+                    kMaxPendingExpiry.count(), config.pending_expiry.count()));
+  }
   auto plugin = std::unique_ptr<ControllerPlugin>(new ControllerPlugin());
   ASSIGN_OR_RETURN(plugin->keys_, csi::ConnectKeyService(config.key_service, "controller"));
   ASSIGN_OR_RETURN(plugin->backend_, LocalBackend::Open(config.local));
@@ -25,9 +31,6 @@ absl::StatusOr<std::unique_ptr<ControllerPlugin>> ControllerPlugin::Create(
                                                                 .backend = plugin->backend_.get(),
                                                                 .faults = faults,
                                                                 .logger = std::move(logger)});
-  if (config.pending_expiry.count() < 0) {
-    return absl::InvalidArgumentError("the pending-volume expiry must not be negative");
-  }
   if (config.pending_expiry.count() > 0) {
     ControllerPlugin* raw = plugin.get();
     plugin->sweeper_ =

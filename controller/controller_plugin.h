@@ -23,6 +23,9 @@
 
 namespace cloak::controller {
 
+// The longest pending-volume expiry: far below what the steady clock's nanoseconds hold.
+inline constexpr std::chrono::seconds kMaxPendingExpiry{365 * 24 * 3600};
+
 struct ControllerPluginConfig {
   LocalBackendOptions local;  // dir, node_id, reserve_bytes
   csi::KeyServiceConnection key_service;

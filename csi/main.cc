@@ -114,9 +114,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--controller-pending-expiry", flags.pending_expiry_seconds,
                  "controller: seconds after which a volume whose CreateVolume never finished "
-                 "and was not retried is removed, key and storage (0: never)")
+                 "and was not retried is removed, key and storage (0: never; at most a year)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(
+          CLI::Range(std::int64_t{0}, std::int64_t{cloak::controller::kMaxPendingExpiry.count()}));
   app.add_flag("--insecure-allow-unattested", flags.insecure_allow_unattested,
                "DEVELOPMENT ONLY: allow --attester none (proves nothing)");
   app.add_option("--insecure-identity", flags.insecure_identity,

@@ -348,6 +348,19 @@ TEST_F(ControllerProcessTest, AnAbandonedPendingVolumeIsSweptWithItsKey) {
   EXPECT_NE(volume.volume_id(), files[0]);
 }
 
+// An expiry beyond a year (where the steady clock's arithmetic would overflow) or below
+// zero is refused at start, naming the flag; nothing is opened or swept.
+TEST(ControllerFlagsTest, APendingExpiryOutOfRangeIsRefused) {
+  for (const char* value : {"31536001", "-1"}) {
+    const auto [code, out] = Shell(BinaryDir() +
+                                   "/csi/cloak-csi --mode controller --node-id a --endpoint "
+                                   "unix:///nonexistent/c.sock --controller-pending-expiry " +
+                                   value + " 2>&1");
+    EXPECT_NE(code, 0) << value;
+    EXPECT_THAT(out, HasSubstr("--controller-pending-expiry")) << out;
+  }
+}
+
 TEST_F(ControllerProcessTest, DeleteCompletesAfterACrashBetweenShreddingAndRemoval) {
   Start("controller.delete.after_destroy=kill");
   csi::Volume volume;
